@@ -1,0 +1,59 @@
+"""Customer Payment Portal: customers log in, pick unpaid PIMS invoices and pay them via Cayan."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from . import invoices, sandbox
+from .auth import routes as auth
+from .auth.session import load_customer
+from .cayan import client as cayan_client
+from .cli import register_commands
+from .config import ConfigError, load_config
+from .errors import register_errorhandlers
+from .extensions import csrf, login_manager, mail
+from .formatting import register_template_helpers
+from .headers import register_security_headers
+from .logging_setup import configure_logging
+from .payments import ledger
+from .payments import routes as payments
+from .pims import client as pims_client
+
+__all__ = ["create_app", "ConfigError"]
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates")
+    load_config(app, test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    configure_logging(app)
+    if app.config["DEMO_MODE"]:
+        # Only ever reached with no PIMS_URL and no Cayan credentials (see config.decide_mode).
+        sandbox.install(app, data_dir=app.config.get("SANDBOX_DATA_DIR") or app.instance_path)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.user_loader(load_customer)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see your invoices."
+    login_manager.login_message_category = "info"
+    mail.init_app(app)
+    pims_client.init_app(app)
+    cayan_client.init_app(app)
+    ledger.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(invoices.bp)
+    app.register_blueprint(payments.bp)

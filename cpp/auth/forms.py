@@ -1,0 +1,27 @@
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Regexp
+
+# PIMS customer codes are short and plain; anything else cannot be an account number.
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+
+
+class LoginForm(FlaskForm):
+    account = StringField(
+        "Account #",
+        validators=[
+            DataRequired("Enter your account number."),
+            Length(max=40, message="Account numbers are at most 40 characters."),
+            Regexp(ACCOUNT_PATTERN, message="Account numbers use only letters, digits and - . / _"),
+        ],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        render_kw={"autocomplete": "username", "autocapitalize": "characters",
+                   "spellcheck": "false"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Enter your password."),
+                    Length(max=128, message="Passwords are at most 128 characters.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField("Log In")

@@ -1,0 +1,65 @@
+"""Log in with Account # and Password, log out."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from ..pims.client import get_pims
+from ..pims.models import AccountDisabled, InvalidCredentials
+from .forms import LoginForm
+from .session import end_session, start_session
+
+bp = Blueprint("auth", __name__)
+audit = logging.getLogger("cpp.audit")
+
+WRONG_CREDENTIALS = "The account number or password is incorrect."
+DISABLED = ("This account can't be used to pay online. Please call the shop and we'll sort it out.")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("invoices.index"))
+    form = LoginForm()
+    error = None
+    if session.pop("expired", False) and request.method == "GET":
+        error = "For your security you were logged out after a period of inactivity. Please log in again."
+    if form.validate_on_submit():
+        account = form.account.data.upper()
+        try:
+            customer = get_pims().authenticate_customer(account, form.password.data)
+        except InvalidCredentials:
+            audit.info("login failed for account %s", account)
+            error = WRONG_CREDENTIALS
+        except AccountDisabled:
+            audit.info("login refused: account %s is disabled", account)
+            error = DISABLED
+        else:
+            start_session(customer)
+            audit.info("login: %s", customer.code)
+            return redirect(safe_next(request.args.get("next")) or url_for("invoices.index"), 303)
+    status = 200 if error is None and not form.errors else 400
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    if current_user.is_authenticated:
+        audit.info("logout: %s", current_user.code)
+    end_session()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only ever follow `next` to a path of this portal, never to another site."""
+    if not target or len(target) > 512:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
+    return target

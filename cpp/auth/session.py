@@ -1,0 +1,63 @@
+"""The logged-in customer lives in the signed session cookie; PIMS is asked only at login.
+
+Idle and absolute timeouts are checked on the server, not left to the cookie's expiry, because
+a copied cookie would otherwise stay valid for as long as its holder keeps using it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from flask import current_app, session
+from flask_login import UserMixin, login_user, logout_user
+
+from ..pims.models import Customer
+
+ABSOLUTE_LIFETIME_SECONDS = 8 * 3600
+
+
+class PortalCustomer(UserMixin):
+    def __init__(self, customer: Customer):
+        self.customer = customer
+
+    def get_id(self) -> str:
+        return self.customer.code
+
+    @property
+    def code(self) -> str:
+        return self.customer.code
+
+    @property
+    def name(self) -> str:
+        return self.customer.name
+
+
+def start_session(customer: Customer) -> None:
+    # A fresh session at login: nothing an attacker planted before login survives it.
+    session.clear()
+    session.permanent = True
+    now = int(time.time())
+    session["customer"] = asdict(customer)
+    session["login_at"] = now
+    session["seen_at"] = now
+    login_user(PortalCustomer(customer))
+
+
+def end_session() -> None:
+    logout_user()
+    session.clear()
+
+
+def load_customer(code: str) -> PortalCustomer | None:
+    data = session.get("customer")
+    if not data or data.get("code") != code:
+        return None
+    now = int(time.time())
+    idle_limit = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    if now - session.get("seen_at", 0) > idle_limit or \
+            now - session.get("login_at", 0) > ABSOLUTE_LIFETIME_SECONDS:
+        session.clear()
+        session["expired"] = True
+        return None
+    session["seen_at"] = now
+    return PortalCustomer(Customer(**data))

@@ -1,0 +1,183 @@
+"""Configuration: defaults, then instance/config.py (or $CPP_CONFIG), then CPP_* variables.
+
+Demo mode is decided here, once: it is on only when neither PIMS_URL nor any Cayan credential
+is configured, so a shop that configures either can never end up talking to the sandbox.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+CAYAN_CREDENTIAL_KEYS = ("CAYAN_MERCHANT_NAME", "CAYAN_MERCHANT_SITE_ID", "CAYAN_MERCHANT_KEY")
+
+DEFAULTS: dict[str, object] = {
+    "SECRET_KEY": None,
+    "PUBLIC_URL": None,
+    "DATABASE": None,  # defaults to instance/cpp.sqlite3, see load_config
+    "SHOP_NAME": "Our Shop",
+    "SHOP_LOGO": None,
+    "LOCALE": "en_US",
+    "CURRENCY": "USD",
+    "LOCATIONS": {},
+    # PIMS Web Services Module
+    "PIMS_URL": None,
+    "PIMS_USERNAME": None,
+    "PIMS_PASSWORD": None,
+    "PIMS_TIMEOUT": 10.0,
+    # Cayan
+    "CAYAN_MERCHANT_NAME": None,
+    "CAYAN_MERCHANT_SITE_ID": None,
+    "CAYAN_MERCHANT_KEY": None,
+    "CAYAN_TRANSPORT_URL": "https://transport.merchantware.net/v4/transportService.asmx",
+    "CAYAN_TRANSPORTWEB_URL": "https://transport.merchantware.net/v4/transportweb.aspx",
+    "CAYAN_REPORTING_URL": (
+        "https://ps1.merchantware.net/Merchantware/ws/TransactionHistory/v4/Reporting.asmx"
+    ),
+    "CAYAN_CREDIT_URL": (
+        "https://ps1.merchantware.net/Merchantware/ws/RetailTransaction/v45/Credit.asmx"
+    ),
+    "CAYAN_TIMEOUT": 20.0,
+    "PAYMENT_TIMEOUT": 30,  # minutes
+    # Mail (Flask-Mail keys)
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": None,
+    "MAIL_TIMEOUT": 10.0,
+    # Flask-Mail suppresses sending when TESTING is on; receipts must really go out in tests.
+    "MAIL_SUPPRESS_SEND": False,
+    # Sessions
+    "SESSION_IDLE_MINUTES": 15,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "DEMO_MODE": None,  # computed; setting it True by hand is refused outside tests
+}
+
+# Keys whose environment value must be turned into a number.
+NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT")
+
+# Built-in sandbox credentials: only ever used in demo mode, against the in-process sandbox.
+DEMO_SETTINGS: dict[str, object] = {
+    "PIMS_USERNAME": "cpp-portal",
+    "PIMS_PASSWORD": "sandbox-pims-password",
+    "CAYAN_MERCHANT_NAME": "TEST MERCHANT",
+    "CAYAN_MERCHANT_SITE_ID": "SANDBOX1",
+    "CAYAN_MERCHANT_KEY": "FAKE1-FAKE2-FAKE3-FAKE4-FAKE5",
+    "SHOP_NAME": "Northside Device Repair (demo)",
+    "MAIL_DEFAULT_SENDER": ("Northside Device Repair", "billing@northside.example"),
+    "LOCATIONS": {
+        "MAIN": {
+            "name": "Northside Device Repair - Main Street",
+            "address": "120 Main Street, Springfield, IL 62701",
+            "phone": "(217) 555-0142",
+            "mail_sender": "main@northside.example",
+            "mail_sender_name": "Northside Repair - Main Street",
+            "mail_reply_to": "frontdesk-main@northside.example",
+        },
+        "WEST": {
+            "name": "Northside Device Repair - West Side",
+            "address": "88 Lakeview Avenue, Springfield, IL 62704",
+            "phone": "(217) 555-0187",
+        },
+    },
+}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run a portal; the message names the key to fix."""
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        config_file = os.environ.get("CPP_CONFIG") or os.path.join(app.instance_path, "config.py")
+        app.config.from_pyfile(config_file, silent="CPP_CONFIG" not in os.environ)
+        app.config.from_prefixed_env("CPP")
+    else:
+        app.config.from_mapping(test_config)
+    for key in NUMERIC_KEYS:
+        app.config[key] = float(app.config[key])
+    if not app.config["DATABASE"]:
+        app.config["DATABASE"] = os.path.join(app.instance_path, "cpp.sqlite3")
+    decide_mode(app)
+    check_config(app)
+
+
+def is_demo_configuration(config) -> bool:
+    return not config.get("PIMS_URL") and not any(config.get(k) for k in CAYAN_CREDENTIAL_KEYS)
+
+
+def decide_mode(app: Flask) -> None:
+    demo = is_demo_configuration(app.config)
+    if app.config.get("DEMO_MODE") and not demo:
+        raise ConfigError(
+            "DEMO_MODE cannot be turned on while PIMS_URL or Cayan credentials are configured."
+        )
+    app.config["DEMO_MODE"] = demo
+    if not demo:
+        return
+    if not app.config.get("SECRET_KEY"):
+        # A fresh key per process: demo sessions simply end when the demo restarts.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    for key, value in DEMO_SETTINGS.items():
+        if key in ("SHOP_NAME", "MAIL_DEFAULT_SENDER", "LOCATIONS"):
+            if app.config.get(key) in (None, "", {}, DEFAULTS.get(key)):
+                app.config[key] = value
+        else:
+            app.config[key] = value
+    public_url = app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
+    app.config["PUBLIC_URL"] = public_url
+    sandbox = public_url.rstrip("/") + "/sandbox"
+    app.config["PIMS_URL"] = sandbox + "/pims"
+    app.config["CAYAN_TRANSPORT_URL"] = sandbox + "/cayan/transport"
+    app.config["CAYAN_TRANSPORTWEB_URL"] = sandbox + "/cayan/transportweb.aspx"
+    app.config["CAYAN_REPORTING_URL"] = sandbox + "/cayan/reporting"
+    app.config["CAYAN_CREDIT_URL"] = sandbox + "/cayan/credit"
+
+
+def check_config(app: Flask) -> None:
+    """Refuse to start a production portal that is missing something it needs."""
+    config = app.config
+    if config["DEMO_MODE"]:
+        return
+    required = ("SECRET_KEY", "PUBLIC_URL", "PIMS_URL", "PIMS_USERNAME", "PIMS_PASSWORD",
+                *CAYAN_CREDENTIAL_KEYS)
+    missing = [key for key in required if not config.get(key)]
+    if missing:
+        raise ConfigError(
+            "The portal cannot start: set " + ", ".join(missing)
+            + " in instance/config.py or as CPP_<KEY> environment variables."
+        )
+    check_service_url("PIMS_URL", config["PIMS_URL"])
+    for key in ("CAYAN_TRANSPORT_URL", "CAYAN_TRANSPORTWEB_URL", "CAYAN_REPORTING_URL",
+                "CAYAN_CREDIT_URL"):
+        check_service_url(key, config[key])
+    if urlsplit(config["PUBLIC_URL"]).scheme not in ("http", "https"):
+        raise ConfigError("PUBLIC_URL must be an absolute http(s) URL, e.g. https://pay.example.com")
+
+
+def check_service_url(key: str, url: str) -> None:
+    """HTTPS everywhere; plain HTTP only to this machine (a PIMS server on the same host)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+        return
+    raise ConfigError(f"{key} must use https:// (plain http is accepted only to localhost): {url}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

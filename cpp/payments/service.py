@@ -1,0 +1,320 @@
+"""Pay Bill and the return from Cayan: stage, verify server to server, post once, send receipt.
+
+Nothing here trusts the browser. Amounts come from PIMS; the outcome comes from Cayan
+Reporting; each step is a compare-and-set in the ledger, so a refresh, a double click, two tabs
+or a replayed URL can never charge, post or email twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import re
+import time
+from urllib.parse import quote
+
+from flask import current_app, url_for
+
+from ..cayan.client import get_cayan
+from ..cayan.models import SALE, CayanError, CayanTransaction, CayanUnavailable
+from ..formatting import money
+from ..money import to_cents
+from ..pims.client import get_pims
+from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
+from . import states
+from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("cpp.audit")
+
+SELECTION = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._/-]{0,39})\|(\d{1,12})$")
+MAX_INVOICES_PER_PAYMENT = 500
+RETRY_DELAYS = (60, 300, 900, 3600, 4 * 3600)  # seconds before the next PIMS/receipt try
+
+
+class Refused(Exception):
+    """Pay Bill cannot go ahead; the message is for the customer. Nothing was charged."""
+
+    def __init__(self, message: str, resume_url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.resume_url = resume_url
+
+
+class ReturnNotRecognised(Exception):
+    """A return that does not match a staged payment: forged, edited or for someone else."""
+
+
+# -- Pay Bill ------------------------------------------------------------------------------------
+
+def parse_selection(values: list[str]) -> dict[str, int]:
+    """Ticked boxes -> {invoice number: balance in cents the customer saw}."""
+    picked: dict[str, int] = {}
+    for value in values:
+        match = SELECTION.match(value or "")
+        if not match:
+            raise Refused("We couldn't read your selection. Please reload the page and try again.")
+        picked[match.group(1)] = int(match.group(2))
+    if not picked:
+        raise Refused("Tick at least one invoice to pay.")
+    if len(picked) > MAX_INVOICES_PER_PAYMENT:
+        raise Refused(f"Please pay at most {MAX_INVOICES_PER_PAYMENT} invoices at a time.")
+    return picked
+
+
+def start_payment(customer, selection: list[str]) -> str:
+    """Check the ticked invoices against PIMS, record the payment, stage it with Cayan.
+
+    Returns the URL of Cayan's card page.
+    """
+    picked = parse_selection(selection)
+    open_invoices = {inv.number: inv for inv in get_pims().get_open_invoices(customer.code)}
+    problems = []
+    for number, seen_cents in picked.items():
+        invoice = open_invoices.get(number)
+        if invoice is None:
+            problems.append(f"Invoice {number} is no longer open on your account.")
+        elif to_cents(invoice.balance_due) != seen_cents:
+            problems.append(f"The balance of invoice {number} has changed to "
+                            f"{money(invoice.balance_due)}.")
+    if problems:
+        raise Refused(" ".join(problems) + " Please review your invoices and try again.")
+    chosen = [open_invoices[number] for number in picked]
+    invoices = [PaymentInvoice(i.number, i.balance_due, i.location, i.description, i.date)
+                for i in chosen]
+    ledger = get_ledger()
+    for _ in range(2):
+        reference, holders = states.create(
+            ledger, f"Pay Bill for {', '.join(picked)}",
+            customer_code=customer.code, customer_name=customer.name,
+            customer_email=customer.customer.email, invoices=invoices,
+        )
+        if reference:
+            return stage(ledger.get(reference))
+        if not any(expire_if_stale(holder) for holder in holders):
+            return resume_or_refuse(holders, set(picked))
+    return resume_or_refuse(holders, set(picked))
+
+
+def stage(payment: Payment) -> str:
+    config = current_app.config
+    ledger = get_ledger()
+    redirect_location = (config["PUBLIC_URL"].rstrip("/")
+                         + url_for("payments.returned", ref=payment.reference))
+    try:
+        staged = get_cayan().create_transaction(
+            amount=payment.amount, order_number=payment.reference,
+            transaction_id=payment.transaction_id, redirect_location=redirect_location,
+            customer_code=payment.customer_code, dba=config["SHOP_NAME"],
+            logo_location=config.get("SHOP_LOGO_URL"),
+        )
+    except CayanError as exc:
+        states.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
+                          "Cayan refused to stage: " + "; ".join(exc.messages),
+                          failure_reason="; ".join(exc.messages))
+        raise Refused("The card processor couldn't start this payment ("
+                      + "; ".join(exc.messages) + "). Nothing was charged. "
+                      "Please try again, or call the shop.") from None
+    except CayanUnavailable:
+        states.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
+                          "Cayan unreachable while staging", failure_reason="Cayan unreachable")
+        raise
+    states.transition(ledger, payment.id, states.NEW, states.STAGED, "staged with Cayan",
+                      transport_key=staged.transport_key, validation_key=staged.validation_key)
+    audit.info("payment %s staged: %s for %s", payment.reference, payment.amount,
+               payment.customer_code)
+    return card_page_url(staged.transport_key)
+
+
+def card_page_url(transport_key: str) -> str:
+    return f"{current_app.config['CAYAN_TRANSPORTWEB_URL']}?transportKey={quote(transport_key)}"
+
+
+def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
+    """Another payment holds some of these invoices: the same one again resumes it."""
+    for _ in range(25):  # a double click: the first request may still be staging
+        if not any(h.state == states.NEW for h in holders):
+            break
+        time.sleep(0.2)
+        holders = [get_ledger().get(h.reference) for h in holders]
+    for holder in holders:
+        if holder.state == states.STAGED and set(holder.invoice_numbers) == picked:
+            audit.info("payment %s resumed", holder.reference)
+            return card_page_url(holder.transport_key)
+    busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
+    holder = holders[0]
+    if holder.state == states.STAGED:
+        raise Refused(
+            f"Invoice {', '.join(busy)} is already part of a payment you started "
+            f"(reference {holder.reference}). You can continue that payment, or wait "
+            f"{current_app.config['PAYMENT_TIMEOUT']} minutes and start again.",
+            resume_url=card_page_url(holder.transport_key),
+        )
+    raise Refused(f"A payment for invoice {', '.join(busy)} is already being processed "
+                  f"(reference {holder.reference}). Please check back shortly.")
+
+
+def expire_if_stale(payment: Payment) -> bool:
+    """A staged payment past PAYMENT_TIMEOUT: settle it from Cayan's records. True if freed."""
+    if payment.state != states.STAGED:
+        return False
+    age = utcnow() - payment.updated_at
+    if age < dt.timedelta(minutes=current_app.config["PAYMENT_TIMEOUT"]):
+        return False
+    settle_staged(payment, browser_status=None, expire=True)
+    return get_ledger().get(payment.reference).state in states.NOTHING_CHARGED
+
+
+# -- The return ----------------------------------------------------------------------------------
+
+def find_returned_payment(reference: str | None, args) -> Payment:
+    """The payment a return belongs to, if the return proves it knows the ValidationKey."""
+    ledger = get_ledger()
+    payment = ledger.get(reference) if reference else None
+    if payment is None or payment.validation_key is None:
+        raise ReturnNotRecognised(f"unknown reference {reference!r}")
+    given = args.get("ValidationKey") or ""
+    if not hmac.compare_digest(given.encode(), payment.validation_key.encode()):
+        raise ReturnNotRecognised(f"wrong ValidationKey for {reference}")
+    transport_key = args.get("TransportKey") or args.get("transportKey")
+    if transport_key and not hmac.compare_digest(transport_key.encode(),
+                                                 (payment.transport_key or "").encode()):
+        raise ReturnNotRecognised(f"wrong TransportKey for {reference}")
+    return payment
+
+
+def complete(payment: Payment, browser_status: str | None = None) -> Payment:
+    """Drive a payment as far as it can go now. Safe to call any number of times."""
+    ledger = get_ledger()
+    if payment.state == states.STAGED:
+        settle_staged(payment, browser_status)
+        payment = ledger.get(payment.reference)
+    if payment.state == states.MISMATCH:
+        void_mismatch(payment)
+        payment = ledger.get(payment.reference)
+    if payment.state == states.APPROVED:
+        post_to_pims(payment)
+        payment = ledger.get(payment.reference)
+    if payment.state == states.POSTED and payment.receipt_status == "none":
+        from ..receipts import send_receipt
+
+        send_receipt(payment)
+        payment = ledger.get(payment.reference)
+    return payment
+
+
+def settle_staged(payment: Payment, browser_status: str | None, expire: bool = False) -> None:
+    """Ask Cayan Reporting what really happened to a staged payment, and record it."""
+    ledger = get_ledger()
+    try:
+        rows = get_cayan().transactions_by_transaction_id(payment.transaction_id)
+    except (CayanUnavailable, CayanError) as exc:
+        states.note(ledger, payment.id, f"Reporting lookup failed: {exc}")
+        return
+    sales = [row for row in rows if row.transaction_type == SALE]
+    approved = [row for row in sales if row.approved]
+    if len(approved) > 1:
+        log.error("payment %s has %d approved sales at Cayan", payment.reference, len(approved))
+    if approved:
+        record_approval(payment, approved[0])
+    elif sales:
+        reason = decline_reason(sales[-1])
+        states.transition(ledger, payment.id, states.STAGED, states.DECLINED,
+                          f"Cayan Reporting: {sales[-1].approval_status}", failure_reason=reason)
+    elif (browser_status or "").lower().startswith("user_cancelled"):
+        states.transition(ledger, payment.id, states.STAGED, states.CANCELLED,
+                          "customer cancelled on the card page; Reporting shows no charge")
+    elif expire:
+        states.transition(ledger, payment.id, states.STAGED, states.EXPIRED,
+                          "customer never came back; Reporting shows no charge")
+
+
+def record_approval(payment: Payment, sale: CayanTransaction) -> None:
+    ledger = get_ledger()
+    fields = dict(cayan_token=sale.token, authorization_code=sale.authorization_code,
+                  card_type=sale.card_type, card_last4=sale.card_last4,
+                  approved_cents=to_cents(sale.amount) if sale.amount is not None else None,
+                  approved_at=utcnow().isoformat())
+    if sale.amount == payment.amount:
+        if states.transition(ledger, payment.id, states.STAGED, states.APPROVED,
+                             f"Cayan Reporting: APPROVED {sale.amount}", **fields):
+            audit.info("payment %s approved by Cayan: %s", payment.reference, sale.amount)
+        return
+    states.transition(
+        ledger, payment.id, states.STAGED, states.MISMATCH,
+        f"Cayan approved {sale.amount} but {payment.amount} was staged: voiding",
+        failure_reason="approved for a different amount", **fields,
+    )
+    log.error("payment %s approved for %s, staged %s: voiding", payment.reference, sale.amount,
+              payment.amount)
+
+
+def void_mismatch(payment: Payment) -> None:
+    ledger = get_ledger()
+    try:
+        result = get_cayan().void(payment.cayan_token, payment.transaction_id)
+    except (CayanUnavailable, CayanError) as exc:
+        states.note(ledger, payment.id, f"void failed, will retry: {exc}",
+                    attempts=payment.attempts + 1, next_attempt_at=next_attempt(payment))
+        return
+    if result.approved:
+        states.transition(ledger, payment.id, states.MISMATCH, states.VOIDED,
+                          f"voided at Cayan (void token {result.token})")
+    else:
+        states.transition(ledger, payment.id, states.MISMATCH, states.NEEDS_ATTENTION,
+                          f"Cayan refused the void: {result.message}")
+
+
+def post_to_pims(payment: Payment) -> None:
+    """Apply an approved payment in PIMS under our reference. PIMS ignores a repeat."""
+    ledger = get_ledger()
+    pims = get_pims()
+    try:
+        existing = pims.get_payment(payment.reference) if payment.attempts else None
+        if existing is not None:
+            pims_id = existing.payment_id
+        else:
+            pims_id, _ = pims.apply_payment(PaymentToApply(
+                reference=payment.reference, customer_code=payment.customer_code,
+                allocations=tuple(Allocation(i.number, i.amount) for i in payment.invoices),
+                paid_at=payment.approved_at or utcnow(), card_type=payment.card_type,
+                card_last4=payment.card_last4, authorization_code=payment.authorization_code,
+                cayan_token=payment.cayan_token,
+            ))
+    except PimsUnavailable as exc:
+        states.note(ledger, payment.id, f"PIMS unavailable, will retry: {exc}",
+                    attempts=payment.attempts + 1, next_attempt_at=next_attempt(payment))
+        log.warning("payment %s charged but not yet posted: %s", payment.reference, exc)
+        return
+    except PimsError as exc:
+        # PIMS understood and refused (an invoice paid at the counter meanwhile, say):
+        # retrying will not help, a person must look.
+        states.transition(ledger, payment.id, states.APPROVED, states.NEEDS_ATTENTION,
+                          f"PIMS refused ApplyPayment: {exc.code}: {exc.message}",
+                          failure_reason=exc.message, attempts=payment.attempts + 1)
+        log.error("payment %s charged but PIMS refused it (%s): staff must apply it by hand",
+                  payment.reference, exc)
+        return
+    if states.transition(ledger, payment.id, (states.APPROVED, states.NEEDS_ATTENTION),
+                         states.POSTED, f"applied in PIMS as {pims_id}",
+                         pims_payment_id=pims_id, posted_at=utcnow().isoformat()):
+        audit.info("payment %s posted to PIMS as %s", payment.reference, pims_id)
+
+
+def next_attempt(payment: Payment) -> str:
+    delay = RETRY_DELAYS[min(payment.attempts, len(RETRY_DELAYS) - 1)]
+    return (utcnow() + dt.timedelta(seconds=delay)).isoformat()
+
+
+def decline_reason(sale: CayanTransaction) -> str:
+    """Cayan's status in plain words for the customer."""
+    status = sale.approval_status.upper()
+    if status.startswith("REFERRAL"):
+        return ("Your card issuer asked for the payment to be referred to them. Please call "
+                "your bank, or try another card.")
+    if "DUPLICATE" in status:
+        return "The card processor saw this as a duplicate of an earlier payment."
+    detail = sale.error_message or (sale.approval_status.split(";")[-1]
+                                    if ";" in sale.approval_status else "")
+    base = "Your card was declined."
+    return f"{base} ({detail.strip()})" if detail.strip() else base

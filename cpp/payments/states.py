@@ -1,0 +1,136 @@
+"""The payment state machine: the only code that changes a payment's state.
+
+Every change is a compare-and-set inside one SQLite write transaction, recorded in
+payment_events with who did it and why. See docs/payment-states.md for the diagram.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import has_request_context, request
+
+from .ledger import Ledger, Payment, utcnow
+
+NEW = "new"                    # written, not yet sent to Cayan
+STAGED = "staged"              # Cayan gave a TransportKey; the customer is on the card page
+STAGE_FAILED = "stage_failed"  # Cayan refused to stage it; nothing charged
+DECLINED = "declined"          # Cayan declined the card (or referral); nothing charged
+CANCELLED = "cancelled"        # the customer pressed Cancel on the card page
+EXPIRED = "expired"            # never came back, and Cayan confirms nothing was charged
+APPROVED = "approved"          # Cayan confirmed the charge server to server; not yet in PIMS
+POSTED = "posted"              # applied in PIMS: done
+MISMATCH = "mismatch"          # approved for a different amount than staged: being voided
+VOIDED = "voided"              # the wrong-amount charge was voided
+NEEDS_ATTENTION = "needs_attention"  # retries exhausted: shop staff must look
+
+ALLOWED: dict[str, frozenset[str]] = {
+    NEW: frozenset({STAGED, STAGE_FAILED}),
+    STAGED: frozenset({APPROVED, DECLINED, CANCELLED, EXPIRED, MISMATCH}),
+    APPROVED: frozenset({POSTED, NEEDS_ATTENTION}),
+    MISMATCH: frozenset({VOIDED, NEEDS_ATTENTION}),
+    NEEDS_ATTENTION: frozenset({POSTED, VOIDED}),
+}
+ALL_STATES = (NEW, STAGED, STAGE_FAILED, DECLINED, CANCELLED, EXPIRED, APPROVED, POSTED,
+              MISMATCH, VOIDED, NEEDS_ATTENTION)
+# A payment in one of these holds its invoices: no second payment may include them.
+HOLDS_INVOICES = (NEW, STAGED, APPROVED, MISMATCH, NEEDS_ATTENTION)
+NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED)
+
+# Columns a transition (or a note) may set besides the state.
+UPDATABLE = frozenset({
+    "transport_key", "validation_key", "cayan_token", "authorization_code", "card_type",
+    "card_last4", "approved_cents", "pims_payment_id", "failure_reason", "receipt_status",
+    "attempts", "next_attempt_at", "approved_at", "posted_at",
+})
+
+log = logging.getLogger("cpp.audit")
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def actor() -> str:
+    if has_request_context():
+        return f"web {request.method} {request.path} from {request.remote_addr}"
+    return "job"
+
+
+def transition(ledger: Ledger, payment_id: int, expected: str | tuple[str, ...], to: str,
+               reason: str, who: str | None = None, **fields) -> bool:
+    """Move from one of `expected` to `to`. Returns False if another request got there first."""
+    expected = (expected,) if isinstance(expected, str) else expected
+    for state in expected:
+        if to not in ALLOWED.get(state, ()):
+            raise IllegalTransition(f"{state} -> {to} is not allowed")
+    with ledger.transaction() as db:
+        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        if row is None or row["state"] not in expected:
+            return False
+        _update(db, payment_id, {"state": to, **fields})
+        _event(db, payment_id, row["state"], to, reason, who or actor())
+    log.info("payment %s: %s -> %s (%s)", payment_id, row["state"], to, reason)
+    return True
+
+
+def note(ledger: Ledger, payment_id: int, reason: str, who: str | None = None,
+         only_in: tuple[str, ...] | None = None, **fields) -> bool:
+    """Record something that is not a state change (a receipt sent, a retry scheduled)."""
+    with ledger.transaction() as db:
+        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        if row is None or (only_in is not None and row["state"] not in only_in):
+            return False
+        if fields:
+            _update(db, payment_id, fields)
+        _event(db, payment_id, row["state"], row["state"], reason, who or actor())
+    return True
+
+
+def create(ledger: Ledger, reason: str, **payment) -> tuple[str | None, list[Payment]]:
+    """Write a new payment in state NEW, unless another payment holds one of its invoices.
+
+    The check and the insert share one write transaction, so two tabs (or a double click)
+    cannot both get through. Returns (reference, []) or (None, the payments in the way).
+    """
+    numbers = [invoice.number for invoice in payment["invoices"]]
+    with ledger.transaction() as db:
+        holders = ledger.find(states=HOLDS_INVOICES, invoice_numbers=numbers, db=db)
+        if holders:
+            return None, holders
+        payment_id, reference, _ = ledger.create(db, state=NEW, **payment)
+        _event(db, payment_id, None, NEW, reason, actor())
+    log.info("payment %s (%s) created: %s", payment_id, reference, reason)
+    return reference, []
+
+
+def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...]) -> bool:
+    """Take the right to send a payment's receipt, so two requests never both send it."""
+    with ledger.transaction() as db:
+        marks = ",".join("?" * len(expected))
+        claimed = db.execute(
+            f"UPDATE payments SET receipt_status = 'sending', updated_at = ?"  # noqa: S608
+            f" WHERE id = ? AND receipt_status IN ({marks}) AND state = ?",
+            (utcnow().isoformat(), payment_id, *expected, POSTED),
+        ).rowcount == 1
+        if claimed:
+            _event(db, payment_id, POSTED, POSTED, "sending the receipt", actor())
+    return claimed
+
+
+def _update(db, payment_id: int, fields: dict) -> None:
+    unknown = set(fields) - UPDATABLE - {"state"}
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    fields = {**fields, "updated_at": utcnow().isoformat()}
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    db.execute(f"UPDATE payments SET {assignments} WHERE id = ?",  # noqa: S608 - names whitelisted
+               (*fields.values(), payment_id))
+
+
+def _event(db, payment_id: int, from_state: str | None, to_state: str, reason: str,
+           who: str) -> None:
+    db.execute(
+        "INSERT INTO payment_events (payment_id, at, from_state, to_state, reason, actor)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (payment_id, utcnow().isoformat(), from_state, to_state, reason[:500], who[:200]),
+    )

@@ -1,0 +1,140 @@
+"""The only module that talks to the PIMS Web Services Module (see docs/pims-contract.md)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import requests
+import zeep.exceptions
+from flask import Flask, current_app
+from zeep.wsse.username import UsernameToken
+
+from ..money import to_money
+from ..soap_client import build_service, repeated
+from .models import (
+    AccountDisabled,
+    Allocation,
+    AppliedPayment,
+    Customer,
+    InvalidCredentials,
+    Invoice,
+    PaymentToApply,
+    PimsError,
+    PimsUnavailable,
+)
+
+WSDL = Path(__file__).with_name("pims.wsdl")
+BINDING = "{urn:cpp:pims:webservices:v1}PimsPortalBinding"
+FAULTS = {"InvalidCredentials": InvalidCredentials, "AccountDisabled": AccountDisabled}
+
+log = logging.getLogger(__name__)
+
+
+class PimsClient:
+    def __init__(self, url: str, username: str, password: str, timeout: float):
+        self.url = url
+        self._service = build_service(
+            WSDL, BINDING, url, timeout, wsse=UsernameToken(username, password)
+        )
+
+    def authenticate_customer(self, code: str, password: str) -> Customer:
+        result = self._call("AuthenticateCustomer", CustomerCode=code, Password=password)
+        return Customer(
+            code=result.Code, name=result.Name, email=result.Email or None,
+            location=result.Location or None,
+        )
+
+    def get_open_invoices(self, customer_code: str) -> list[Invoice]:
+        result = self._call("GetOpenInvoices", CustomerCode=customer_code)
+        return [
+            Invoice(
+                number=row.Number,
+                date=row.Date,
+                due_date=row.DueDate,
+                location=row.Location,
+                reference_number=row.ReferenceNumber or None,
+                description=row.Description or None,
+                total=to_money(row.Total),
+                balance_due=to_money(row.BalanceDue),
+            )
+            for row in repeated(result, "Invoice")
+        ]
+
+    def apply_payment(self, payment: PaymentToApply) -> tuple[str, bool]:
+        """Returns (PIMS payment id, whether PIMS already had this reference)."""
+        result = self._call(
+            "ApplyPayment",
+            PaymentReference=payment.reference,
+            CustomerCode=payment.customer_code,
+            Allocations={"Allocation": [
+                {"InvoiceNumber": a.invoice_number, "Amount": a.amount}
+                for a in payment.allocations
+            ]},
+            CardType=payment.card_type,
+            CardLast4=payment.card_last4,
+            AuthorizationCode=payment.authorization_code,
+            CayanToken=payment.cayan_token,
+            PaidAt=payment.paid_at,
+        )
+        return str(result.PaymentId), bool(result.AlreadyApplied)
+
+    def get_payment(self, reference: str) -> AppliedPayment | None:
+        found = self._call("GetPayment", PaymentReference=reference)
+        if found is None:
+            return None
+        paid_at = found.PaidAt
+        if isinstance(paid_at, dt.datetime) and paid_at.tzinfo is None:
+            paid_at = paid_at.replace(tzinfo=dt.timezone.utc)
+        return AppliedPayment(
+            payment_id=str(found.PaymentId),
+            reference=found.PaymentReference,
+            customer_code=found.CustomerCode,
+            amount=to_money(found.Amount),
+            allocations=tuple(
+                Allocation(a.InvoiceNumber, to_money(a.Amount))
+                for a in repeated(found.Allocations, "Allocation")
+            ),
+            paid_at=paid_at,
+            card_type=found.CardType,
+            card_last4=found.CardLast4,
+            authorization_code=found.AuthorizationCode,
+            cayan_token=found.CayanToken,
+        )
+
+    def _call(self, operation: str, **arguments):
+        try:
+            return getattr(self._service, operation)(**arguments)
+        except zeep.exceptions.Fault as fault:
+            raise fault_to_error(fault) from None
+        except requests.exceptions.RequestException as exc:
+            log.warning("PIMS %s failed: %s", operation, type(exc).__name__)
+            raise PimsUnavailable(f"PIMS {operation}: {type(exc).__name__}") from None
+        except (zeep.exceptions.TransportError, zeep.exceptions.XMLSyntaxError,
+                zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError) as exc:
+            log.warning("PIMS %s answered something unusable: %s", operation, type(exc).__name__)
+            raise PimsUnavailable(f"PIMS {operation}: unusable answer") from None
+
+
+def fault_to_error(fault: zeep.exceptions.Fault) -> PimsError:
+    code = "Fault"
+    if fault.detail is not None:
+        for element in fault.detail.iter():
+            if isinstance(element.tag, str) and element.tag.endswith("}FaultCode") and element.text:
+                code = element.text.strip()
+                break
+    return FAULTS.get(code, PimsError)(code, str(fault.message or "PIMS refused the request"))
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["pims"] = None  # built on first use, once per process
+
+
+def get_pims() -> PimsClient:
+    client = current_app.extensions.get("pims")
+    if client is None:
+        config = current_app.config
+        client = PimsClient(config["PIMS_URL"], config["PIMS_USERNAME"], config["PIMS_PASSWORD"],
+                            config["PIMS_TIMEOUT"])
+        current_app.extensions["pims"] = client
+    return client

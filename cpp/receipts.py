@@ -1,0 +1,76 @@
+"""Email receipts: templates for subject, text and HTML; per-location sender settings.
+
+A mail server that is down never breaks the payment: the receipt is recorded as unsent and
+`flask cpp reconcile` sends it later.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from flask import current_app, render_template
+from flask_mail import Message
+
+from . import mailer
+from .payments import states
+from .payments.ledger import Payment, get_ledger
+
+audit = logging.getLogger("cpp.audit")
+
+
+def location_details(code: str | None) -> dict:
+    details = dict(current_app.config["LOCATIONS"].get(code or "", {}))
+    details.setdefault("name", code or current_app.config["SHOP_NAME"])
+    return details
+
+
+def sender_for(location: dict) -> tuple[tuple[str, str] | str, str | None]:
+    """The location's from-address, reply-to and name, falling back to the shop's defaults."""
+    default = current_app.config["MAIL_DEFAULT_SENDER"]
+    if isinstance(default, (list, tuple)):
+        default_name, default_address = default
+    else:
+        default_name, default_address = current_app.config["SHOP_NAME"], default
+    address = location.get("mail_sender") or default_address
+    name = location.get("mail_sender_name") or default_name
+    reply_to = location.get("mail_reply_to") or current_app.config.get("MAIL_REPLY_TO")
+    return ((name, address) if name else address), reply_to
+
+
+def build_receipt(payment: Payment) -> Message:
+    location = location_details(payment.invoices[0].location if payment.invoices else None)
+    context = {"payment": payment, "location": location, "location_details": location_details,
+               "shop_name": current_app.config["SHOP_NAME"]}
+    sender, reply_to = sender_for(location)
+    subject = render_template("receipts/subject.txt", **context).strip()
+    return Message(
+        subject=" ".join(subject.split()),
+        recipients=[payment.customer_email],
+        body=render_template("receipts/receipt.txt", **context),
+        html=render_template("receipts/receipt.html", **context),
+        sender=sender,
+        reply_to=reply_to,
+    )
+
+
+def send_receipt(payment: Payment, retry: bool = False) -> bool:
+    """Send the receipt of a posted payment once. Returns True if it went out now."""
+    ledger = get_ledger()
+    expected = ("none", "unsent") if retry else ("none",)
+    if not states.claim_receipt(ledger, payment.id, expected):
+        return False
+    if not payment.customer_email:
+        states.note(ledger, payment.id, "no email address on file: no receipt sent",
+                    receipt_status="no_email")
+        return False
+    try:
+        mailer.send(build_receipt(payment))
+    except (smtplib.SMTPException, OSError) as exc:
+        audit.warning("receipt for payment %s not sent: %s", payment.reference, exc)
+        states.note(ledger, payment.id, f"receipt not sent: {type(exc).__name__}",
+                    receipt_status="unsent")
+        return False
+    states.note(ledger, payment.id, f"receipt sent to {payment.customer_email}",
+                receipt_status="sent")
+    audit.info("receipt for payment %s sent", payment.reference)
+    return True

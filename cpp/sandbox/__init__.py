@@ -1,0 +1,68 @@
+"""Built-in stand-ins for PIMS, Cayan and a mailbox, for the demo and the tests.
+
+They speak the real wire formats over real HTTP (and SMTP). `install` mounts them into the portal
+in demo mode only (the config module decides, and never in a production configuration);
+`create_sandbox_app` runs them on their own, so a portal can be pointed at them through its
+ordinary PIMS_URL / CAYAN_* settings exactly as at a shop's real services.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from ..config import DEMO_SETTINGS
+from .cayan_store import CayanStore
+from .pims_store import PimsStore
+
+ALL_SERVICES = ("pims", "cayan", "mail")
+
+# The sandbox accepts exactly the credentials the demo portal is configured with.
+SANDBOX_DEFAULTS = {
+    "SANDBOX_PIMS_USERNAME": DEMO_SETTINGS["PIMS_USERNAME"],
+    "SANDBOX_PIMS_PASSWORD": DEMO_SETTINGS["PIMS_PASSWORD"],
+    "SANDBOX_CAYAN_MERCHANT_NAME": DEMO_SETTINGS["CAYAN_MERCHANT_NAME"],
+    "SANDBOX_CAYAN_MERCHANT_SITE_ID": DEMO_SETTINGS["CAYAN_MERCHANT_SITE_ID"],
+    "SANDBOX_CAYAN_MERCHANT_KEY": DEMO_SETTINGS["CAYAN_MERCHANT_KEY"],
+}
+
+
+def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES) -> None:
+    from ..extensions import csrf
+
+    for key, value in SANDBOX_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    os.makedirs(data_dir, exist_ok=True)
+    if "pims" in services:
+        from . import demo_data, pims_service
+
+        store = PimsStore(os.path.join(data_dir, "sandbox-pims.sqlite3"))
+        if store.is_empty():
+            demo_data.seed(store)
+        app.extensions["sandbox_pims"] = store
+        app.register_blueprint(pims_service.bp)
+        csrf.exempt(pims_service.bp)
+    if "cayan" in services:
+        from . import cayan_service
+
+        app.extensions["sandbox_cayan"] = CayanStore(os.path.join(data_dir, "sandbox-cayan.sqlite3"))
+        app.register_blueprint(cayan_service.bp)
+        csrf.exempt(cayan_service.bp)  # the card page stands for another site: no portal token
+    if "mail" in services:
+        from . import mailbox
+
+        store = mailbox.MailboxStore(os.path.join(data_dir, "sandbox-mail.sqlite3"))
+        controller = mailbox.start_smtp(store)
+        app.extensions["sandbox_mailbox"] = store
+        app.extensions["sandbox_smtp"] = controller
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port,
+                          MAIL_USE_TLS=False, MAIL_USE_SSL=False)
+        app.register_blueprint(mailbox.bp)
+
+
+def create_sandbox_app(data_dir: str, services: tuple[str, ...] = ("pims", "cayan"),
+                       config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder="../../templates")
+    app.config.update(config or {})
+    install(app, data_dir, services)
+    return app

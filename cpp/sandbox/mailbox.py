@@ -1,0 +1,84 @@
+"""The demo's mailbox: a real SMTP server (aiosmtpd) that keeps every message, and a page to read them.
+
+Tests use the same SMTP handler, so receipts travel over real SMTP there too.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import socket
+import sqlite3
+from contextlib import closing
+
+from aiosmtpd.controller import Controller
+from flask import Blueprint, current_app, render_template
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, mail_from TEXT,
+    rcpt_to TEXT, sender TEXT, reply_to TEXT, subject TEXT, text TEXT, html TEXT
+);
+"""
+
+bp = Blueprint("sandbox_mail", __name__)
+
+
+class MailboxStore:
+    def __init__(self, path: str):
+        self.path = path
+        with closing(self._connect()) as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self):
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def add(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> None:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        text_part = message.get_body(preferencelist=("plain",))
+        html_part = message.get_body(preferencelist=("html",))
+        with closing(self._connect()) as db:
+            db.execute(
+                "INSERT INTO messages (received_at, mail_from, rcpt_to, sender, reply_to, subject,"
+                " text, html) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (dt.datetime.now(dt.timezone.utc).isoformat(), mail_from, ", ".join(rcpt_to),
+                 str(message.get("From", "")), str(message.get("Reply-To", "")),
+                 str(message.get("Subject", "")),
+                 text_part.get_content() if text_part else "",
+                 html_part.get_content() if html_part else ""),
+            )
+
+    def messages(self) -> list[sqlite3.Row]:
+        with closing(self._connect()) as db:
+            return db.execute("SELECT * FROM messages ORDER BY id DESC").fetchall()
+
+
+class MailboxHandler:
+    """aiosmtpd handler: every message accepted goes into the store."""
+
+    def __init__(self, store: MailboxStore):
+        self.store = store
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.store.add(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_smtp(store: MailboxStore, port: int | None = None) -> Controller:
+    controller = Controller(MailboxHandler(store), hostname="127.0.0.1", port=port or free_port())
+    controller.start()
+    return controller
+
+
+@bp.get("/sandbox/mail")
+def mailbox():
+    return render_template("sandbox/mailbox.html",
+                           messages=current_app.extensions["sandbox_mailbox"].messages())

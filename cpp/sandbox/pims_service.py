@@ -1,0 +1,135 @@
+"""Sandbox PIMS Web Services Module: a real SOAP endpoint implementing cpp/pims/pims.wsdl."""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, current_app
+from lxml.builder import ElementMaker
+
+from ..money import from_cents
+from ..pims.client import WSDL
+from .pims_store import PimsStore, Refused, payment_id
+from .soap import SoapFault, dispatch, schema_from_wsdl
+
+NS = "urn:cpp:pims:webservices:v1"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+E = ElementMaker(namespace=NS, nsmap={None: NS})
+SCHEMA = schema_from_wsdl(WSDL)
+
+bp = Blueprint("sandbox_pims", __name__)
+
+
+def store() -> PimsStore:
+    return current_app.extensions["sandbox_pims"]
+
+
+@bp.post("/sandbox/pims")
+def endpoint():
+    handlers = {
+        "AuthenticateCustomer": authenticate_customer,
+        "GetOpenInvoices": get_open_invoices,
+        "ApplyPayment": apply_payment,
+        "GetPayment": get_payment,
+    }
+    return dispatch("pims", NS, SCHEMA, {name: authenticated(h) for name, h in handlers.items()})
+
+
+def authenticated(handler):
+    """Every operation needs the portal's WS-Security UsernameToken."""
+    def wrapper(operation, header):
+        token = header.find(f"{{{WSSE}}}Security/{{{WSSE}}}UsernameToken") if header is not None else None
+        username = token.findtext(f"{{{WSSE}}}Username") if token is not None else None
+        password = token.findtext(f"{{{WSSE}}}Password") if token is not None else None
+        config = current_app.config
+        if not (username and password
+                and hmac.compare_digest(username, config["SANDBOX_PIMS_USERNAME"])
+                and hmac.compare_digest(password, config["SANDBOX_PIMS_PASSWORD"])):
+            raise refused(Refused("NotAuthorized", "The web services username or password is wrong."))
+        try:
+            return handler(operation)
+        except Refused as exc:
+            raise refused(exc) from None
+    return wrapper
+
+
+def refused(exc: Refused) -> SoapFault:
+    return SoapFault(exc.message, detail=[E.FaultCode(exc.code)])
+
+
+def text(element, name: str) -> str | None:
+    value = element.findtext(f"{{{NS}}}{name}")
+    return value.strip() if value is not None else None
+
+
+def money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def authenticate_customer(operation):
+    row = store().authenticate(text(operation, "CustomerCode"), text(operation, "Password") or "")
+    customer = E.Customer(E.Code(row["code"]), E.Name(row["name"]))
+    if row["email"]:
+        customer.append(E.Email(row["email"]))
+    if row["location"]:
+        customer.append(E.Location(row["location"]))
+    return E.AuthenticateCustomerResponse(customer)
+
+
+def get_open_invoices(operation):
+    invoices = E.Invoices()
+    for row in store().open_invoices(text(operation, "CustomerCode")):
+        invoice = E.Invoice(E.Number(row["number"]), E.Date(row["date"]))
+        if row["due_date"]:
+            invoice.append(E.DueDate(row["due_date"]))
+        invoice.append(E.Location(row["location"]))
+        if row["reference_number"]:
+            invoice.append(E.ReferenceNumber(row["reference_number"]))
+        if row["description"]:
+            invoice.append(E.Description(row["description"]))
+        invoice.append(E.Total(money(from_cents(row["total_cents"]))))
+        invoice.append(E.BalanceDue(money(from_cents(row["balance_cents"]))))
+        invoices.append(invoice)
+    return E.GetOpenInvoicesResponse(invoices)
+
+
+def apply_payment(operation):
+    allocations = []
+    for allocation in operation.iterfind(f"{{{NS}}}Allocations/{{{NS}}}Allocation"):
+        try:
+            amount = Decimal(text(allocation, "Amount"))
+        except (InvalidOperation, TypeError):
+            raise Refused("InvalidAmount", "An allocation amount is not a number.") from None
+        allocations.append((text(allocation, "InvoiceNumber"), amount))
+    paid_at = dt.datetime.fromisoformat(text(operation, "PaidAt").replace("Z", "+00:00"))
+    payment_id, already = store().apply_payment(
+        text(operation, "PaymentReference"), text(operation, "CustomerCode"), allocations,
+        text(operation, "CardType"), text(operation, "CardLast4"),
+        text(operation, "AuthorizationCode"), text(operation, "CayanToken"), paid_at,
+    )
+    return E.ApplyPaymentResponse(E.PaymentId(payment_id), E.AlreadyApplied(str(already).lower()))
+
+
+def get_payment(operation):
+    payment, allocations = store().get_payment(text(operation, "PaymentReference"))
+    if payment is None:
+        return E.GetPaymentResponse()
+    found = E.Payment(
+        E.PaymentId(payment_id(payment["id"])),
+        E.PaymentReference(payment["reference"]),
+        E.CustomerCode(payment["customer_code"]),
+        E.Amount(money(from_cents(payment["amount_cents"]))),
+        E.Allocations(*[
+            E.Allocation(E.InvoiceNumber(a["invoice_number"]),
+                         E.Amount(money(from_cents(a["amount_cents"]))))
+            for a in allocations
+        ]),
+    )
+    for name, column in (("CardType", "card_type"), ("CardLast4", "card_last4"),
+                         ("AuthorizationCode", "authorization_code"),
+                         ("CayanToken", "cayan_token")):
+        if payment[column]:
+            found.append(E(name, payment[column]))
+    found.append(E.PaidAt(payment["paid_at"]))
+    return E.GetPaymentResponse(found)
