@@ -51,6 +51,7 @@ DEFAULTS: dict[str, object] = {
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
     "MAIL_TIMEOUT": 10.0,
+    "MAIL_REPLY_TO": None,
     # Flask-Mail suppresses sending when TESTING is on; receipts must really go out in tests.
     "MAIL_SUPPRESS_SEND": False,
     # Sessions
@@ -58,8 +59,14 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "EMBED_ALLOWED_ORIGINS": [],
+    "LOG_LEVEL": "INFO",
     "DEMO_MODE": None,  # computed; setting it True by hand is refused outside tests
 }
+
+# Set by the portal itself, not by operators (so not in config.example.py).
+INTERNAL_KEYS = ("DEMO_MODE", "MAIL_SUPPRESS_SEND", "SESSION_COOKIE_HTTPONLY",
+                 "SESSION_COOKIE_SAMESITE")
 
 # Keys whose environment value must be turned into a number.
 NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT")

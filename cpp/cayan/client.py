@@ -46,30 +46,10 @@ class CayanClient:
         self._credit = build_service(WSDL_DIR / "credit.wsdl", CREDIT_BINDING,
                                      config["CAYAN_CREDIT_URL"], timeout)
 
-    def create_transaction(self, *, amount: Decimal, order_number: str, transaction_id: str,
-                           redirect_location: str, customer_code: str, dba: str | None,
-                           logo_location: str | None = None) -> StagedTransaction:
-        request = {
-            "TransactionType": "SALE",
-            "Amount": amount,
-            "ClerkId": "WEB",
-            "OrderNumber": order_number,
-            "Dba": (dba or "")[:50] or None,
-            "SoftwareName": SOFTWARE_NAME,
-            "SoftwareVersion": SOFTWARE_VERSION,
-            "LogoLocation": logo_location,
-            "RedirectLocation": redirect_location,
-            "TransactionId": transaction_id,
-            # Never let Cayan charge the same card twice for a retried stage.
-            "ForceDuplicate": False,
-            "CustomerCode": customer_code,
-            "TaxAmount": Decimal("0.00"),
-            "EntryMode": "Keyed",
-            # Partial approvals would leave invoices part-paid; the portal does not take them.
-            "EnablePartialAuthorization": False,
-        }
+    def create_transaction(self, **details) -> StagedTransaction:
+        """Stage a sale for the hosted page; `details` are transport_request's arguments."""
         result = self._call(self._transport, "CreateTransaction", **self._credentials,
-                            request=request)
+                            request=transport_request(**details))
         messages = [
             " ".join(filter(None, (m.Field, m.Information)))
             for m in repeated(result.Messages if result is not None else None, "Message")
@@ -131,10 +111,35 @@ class CayanClient:
         except requests.exceptions.RequestException as exc:
             log.warning("Cayan %s failed: %s", operation, type(exc).__name__)
             raise CayanUnavailable(f"Cayan {operation}: {type(exc).__name__}") from None
-        except (zeep.exceptions.TransportError, zeep.exceptions.XMLSyntaxError,
-                zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any unusable answer means "try again later"
+            # A non-SOAP error page, malformed XML, a schema mismatch: zeep raises many types.
             log.warning("Cayan %s answered something unusable: %s", operation, type(exc).__name__)
             raise CayanUnavailable(f"Cayan {operation}: unusable answer") from None
+
+
+def transport_request(*, amount: Decimal, order_number: str, transaction_id: str,
+                      redirect_location: str, customer_code: str, dba: str | None,
+                      logo_location: str | None = None) -> dict:
+    """CreateTransaction's TransportRequest, as Cayan's WSDL defines it."""
+    return {
+        "TransactionType": "SALE",
+        "Amount": amount,
+        "ClerkId": "WEB",
+        "OrderNumber": order_number,
+        "Dba": (dba or "")[:50] or None,
+        "SoftwareName": SOFTWARE_NAME,
+        "SoftwareVersion": SOFTWARE_VERSION,
+        "LogoLocation": logo_location,
+        "RedirectLocation": redirect_location,
+        "TransactionId": transaction_id,
+        # Never let Cayan charge the same card twice for a retried stage.
+        "ForceDuplicate": False,
+        "CustomerCode": customer_code,
+        "TaxAmount": Decimal("0.00"),
+        "EntryMode": "Keyed",
+        # Partial approvals would leave invoices part-paid; the portal does not take them.
+        "EnablePartialAuthorization": False,
+    }
 
 
 def init_app(app: Flask) -> None:

@@ -110,8 +110,8 @@ class PimsClient:
         except requests.exceptions.RequestException as exc:
             log.warning("PIMS %s failed: %s", operation, type(exc).__name__)
             raise PimsUnavailable(f"PIMS {operation}: {type(exc).__name__}") from None
-        except (zeep.exceptions.TransportError, zeep.exceptions.XMLSyntaxError,
-                zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any unusable answer means "try again later"
+            # A non-SOAP error page, malformed XML, a schema mismatch: zeep raises many types.
             log.warning("PIMS %s answered something unusable: %s", operation, type(exc).__name__)
             raise PimsUnavailable(f"PIMS {operation}: unusable answer") from None
 

@@ -1,0 +1,91 @@
+# Customer Payment Portal configuration.
+#
+# Copy this file to instance/config.py (or point CPP_CONFIG at a copy) and fill it in.
+# Every key can also be set as an environment variable named CPP_<KEY>, which wins over this
+# file: e.g. CPP_SECRET_KEY, CPP_PIMS_PASSWORD. Keep secrets out of version control.
+#
+# With NOTHING configured (no PIMS_URL and no Cayan credentials) `python app.py` runs in demo
+# mode on built-in sandbox services. As soon as PIMS_URL or any Cayan credential is set the
+# portal is in production mode: the sandbox is unreachable and every key marked REQUIRED must
+# be set, or the portal refuses to start and names what is missing.
+
+# --- The portal -----------------------------------------------------------------------------
+# REQUIRED. Signs session cookies. A long random string, e.g. from
+#   python -c "import secrets; print(secrets.token_hex(32))"
+SECRET_KEY = None
+# REQUIRED. The address customers use, e.g. "https://pay.yourshop.com". Links and the address
+# Cayan sends customers back to are built from this, never from the request's Host header.
+PUBLIC_URL = None
+# The portal's own payment ledger (SQLite). Default: instance/cpp.sqlite3. Back it up.
+DATABASE = None
+# Shown on every page and in receipts. SHOP_LOGO is an image URL (a path on this portal such as
+# "/static/img/logo.png" keeps the page free of other sites).
+SHOP_NAME = "Our Shop"
+SHOP_LOGO = None
+# Money and date formats (Babel locale) and the currency of your PIMS amounts.
+LOCALE = "en_US"
+CURRENCY = "USD"
+# Your locations, keyed by the PIMS location code on invoices. name/address/phone appear in the
+# invoice list and receipts; the mail_* keys override the shop-wide sender per location.
+LOCATIONS = {
+    # "MAIN": {
+    #     "name": "Your Shop - Main Street",
+    #     "address": "120 Main Street, Springfield, IL 62701",
+    #     "phone": "(217) 555-0142",
+    #     "mail_sender": "main@yourshop.com",
+    #     "mail_sender_name": "Your Shop - Main Street",
+    #     "mail_reply_to": "frontdesk@yourshop.com",
+    # },
+}
+
+# --- PIMS Web Services Module (see docs/pims-contract.md) ------------------------------------
+# REQUIRED. The portal endpoint of your PIMS Web Services Module. Must be https:// unless PIMS
+# runs on this same machine (http://127.0.0.1/... or http://localhost/...).
+PIMS_URL = None
+# REQUIRED. The web-services user the portal logs in as (WS-Security UsernameToken).
+PIMS_USERNAME = None
+PIMS_PASSWORD = None
+# Seconds to wait for PIMS before showing "payments are temporarily unavailable".
+PIMS_TIMEOUT = 10.0
+
+# --- Cayan (TSYS) MerchantWare ---------------------------------------------------------------
+# REQUIRED. Your merchant credentials from Cayan.
+CAYAN_MERCHANT_NAME = None
+CAYAN_MERCHANT_SITE_ID = None
+CAYAN_MERCHANT_KEY = None
+# Cayan's endpoints. The defaults are Cayan's real services; change them only for testing
+# against the sandbox (`flask --app app sandbox all`).
+CAYAN_TRANSPORT_URL = "https://transport.merchantware.net/v4/transportService.asmx"
+CAYAN_TRANSPORTWEB_URL = "https://transport.merchantware.net/v4/transportweb.aspx"
+CAYAN_REPORTING_URL = "https://ps1.merchantware.net/Merchantware/ws/TransactionHistory/v4/Reporting.asmx"
+CAYAN_CREDIT_URL = "https://ps1.merchantware.net/Merchantware/ws/RetailTransaction/v45/Credit.asmx"
+# Seconds to wait for Cayan.
+CAYAN_TIMEOUT = 20.0
+# Minutes after which a payment whose customer never came back from Cayan's page is expired
+# (only once Cayan confirms nothing was charged), freeing its invoices.
+PAYMENT_TIMEOUT = 30
+
+# --- Email receipts (Flask-Mail) -------------------------------------------------------------
+MAIL_SERVER = "localhost"
+MAIL_PORT = 25
+MAIL_USE_TLS = False
+MAIL_USE_SSL = False
+MAIL_USERNAME = None
+MAIL_PASSWORD = None
+# The shop-wide sender: an address, or ("Name", "address").
+MAIL_DEFAULT_SENDER = None
+# Optional shop-wide Reply-To for receipts.
+MAIL_REPLY_TO = None
+# Seconds to wait for the mail server; when it is down the receipt is kept and retried.
+MAIL_TIMEOUT = 10.0
+
+# --- Sessions and limits ---------------------------------------------------------------------
+# Minutes of inactivity after which a customer is logged out.
+SESSION_IDLE_MINUTES = 15
+# Largest request body accepted, in bytes.
+MAX_CONTENT_LENGTH = 65536
+# Sites allowed to show the portal in a frame (your own website), e.g.
+# ["https://www.yourshop.com"]. Empty: nobody may frame it.
+EMBED_ALLOWED_ORIGINS = []
+# Log level for the portal's own logs ("cpp" and the "cpp.audit" trail).
+LOG_LEVEL = "INFO"

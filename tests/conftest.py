@@ -1,0 +1,172 @@
+"""Fixtures: the sandbox services and an SMTP server on loopback, and the portal pointed at them
+exactly as a shop's portal is pointed at its real PIMS and Cayan (production mode, not demo)."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cpp import create_app
+from cpp.sandbox import SANDBOX_DEFAULTS, create_sandbox_app, faults
+from cpp.sandbox.cayan_store import CayanStore
+from cpp.sandbox.demo_data import seed
+from cpp.sandbox.mailbox import MailboxStore, start_smtp
+from cpp.sandbox.pims_store import PimsStore
+
+from .live import LiveServer, free_port
+from .visitor import Visitor
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_CAYAN = ROOT.parent / "shared" / "reference" / "cayan"
+
+# Obviously fake credentials, shared by the sandbox and the portal under test.
+TEST_CREDENTIALS = {
+    "SANDBOX_PIMS_USERNAME": "test-portal",
+    "SANDBOX_PIMS_PASSWORD": "test-only-pims-password",
+    "SANDBOX_CAYAN_MERCHANT_NAME": "TEST MERCHANT",
+    "SANDBOX_CAYAN_MERCHANT_SITE_ID": "TESTSITE",
+    "SANDBOX_CAYAN_MERCHANT_KEY": "TEST1-TEST2-TEST3-TEST4-TEST5",
+}
+assert set(TEST_CREDENTIALS) == set(SANDBOX_DEFAULTS)
+
+
+@dataclass
+class Sandbox:
+    url: str
+    pims: PimsStore
+    cayan: CayanStore
+    server: LiveServer
+
+    @property
+    def pims_url(self) -> str:
+        return self.url + "/sandbox/pims"
+
+
+@pytest.fixture(scope="session")
+def seeded_pims(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("seed") / "sandbox-pims.sqlite3"
+    seed(PimsStore(str(path)))
+    return path
+
+
+@pytest.fixture
+def sandbox(tmp_path, seeded_pims):
+    data = tmp_path / "sandbox"
+    data.mkdir()
+    shutil.copy(seeded_pims, data / "sandbox-pims.sqlite3")
+    app = create_sandbox_app(str(data), ("pims", "cayan"), TEST_CREDENTIALS)
+    server = LiveServer(app)
+    yield Sandbox(server.url, app.extensions["sandbox_pims"], app.extensions["sandbox_cayan"],
+                  server)
+    faults.clear()
+    server.stop()
+
+
+@dataclass
+class Smtp:
+    port: int
+    store: MailboxStore
+
+    def messages(self):
+        return self.store.messages()
+
+
+@pytest.fixture
+def smtp(tmp_path):
+    store = MailboxStore(str(tmp_path / "mail.sqlite3"))
+    controller = start_smtp(store)
+    yield Smtp(controller.port, store)
+    controller.stop()
+
+
+def portal_config(sandbox: Sandbox, smtp: Smtp, tmp_path: Path, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "PUBLIC_URL": "http://127.0.0.1:9",  # replaced by the live portal's own address
+        "DATABASE": str(tmp_path / "ledger.sqlite3"),
+        "SHOP_NAME": "Test Repair Shop",
+        "PIMS_URL": sandbox.pims_url,
+        "PIMS_USERNAME": TEST_CREDENTIALS["SANDBOX_PIMS_USERNAME"],
+        "PIMS_PASSWORD": TEST_CREDENTIALS["SANDBOX_PIMS_PASSWORD"],
+        "PIMS_TIMEOUT": 3,
+        "CAYAN_MERCHANT_NAME": TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_NAME"],
+        "CAYAN_MERCHANT_SITE_ID": TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_SITE_ID"],
+        "CAYAN_MERCHANT_KEY": TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_KEY"],
+        "CAYAN_TRANSPORT_URL": sandbox.url + "/sandbox/cayan/transport",
+        "CAYAN_TRANSPORTWEB_URL": sandbox.url + "/sandbox/cayan/transportweb.aspx",
+        "CAYAN_REPORTING_URL": sandbox.url + "/sandbox/cayan/reporting",
+        "CAYAN_CREDIT_URL": sandbox.url + "/sandbox/cayan/credit",
+        "CAYAN_TIMEOUT": 3,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp.port,
+        "MAIL_DEFAULT_SENDER": ("Test Repair Shop", "billing@shop.example"),
+        "MAIL_TIMEOUT": 3,
+        "LOCATIONS": {
+            "MAIN": {"name": "Test Repair - Main", "address": "1 Main St, Testville",
+                     "phone": "(555) 010-0001", "mail_sender": "main@shop.example",
+                     "mail_sender_name": "Test Repair Main", "mail_reply_to": "desk@shop.example"},
+            "WEST": {"name": "Test Repair - West", "address": "9 West Ave, Testville",
+                     "phone": "(555) 010-0002"},
+        },
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def make_app(sandbox, smtp, tmp_path):
+    def make(**overrides):
+        return create_app(portal_config(sandbox, smtp, tmp_path, **overrides))
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(WTF_CSRF_ENABLED=False)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def logged_in(client):
+    response = client.post("/login", data={"account": "M-1000", "password": "demo"})
+    assert response.status_code == 303
+    return client
+
+
+@pytest.fixture
+def make_portal(make_app):
+    """The portal served over real HTTP, CSRF on, as a customer's browser meets it."""
+    servers = []
+
+    def make(**overrides):
+        app = make_app(**overrides)
+        server = LiveServer(app)
+        app.config["PUBLIC_URL"] = server.url
+        servers.append(server)
+        return app, server
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def portal(make_portal):
+    app, server = make_portal()
+    return app, server
+
+
+@pytest.fixture
+def visitor(portal):
+    return Visitor(portal[1].url)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()  # nothing listens there: connections are refused

@@ -1,0 +1,159 @@
+"""Login and the invoice list, with the portal talking SOAP to the sandbox PIMS over HTTP."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cpp.sandbox import faults
+
+from .visitor import text_of
+
+
+def page_text(response) -> str:
+    return text_of(response.get_data(as_text=True))
+
+
+def test_login_page_has_the_labelled_fields(client):
+    response = client.get("/login")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r'<label[^>]*for="account"[^>]*>Account #</label>', html)
+    assert re.search(r'<label[^>]*for="password"[^>]*>Password</label>', html)
+    assert re.search(r'<input[^>]*type="submit"[^>]*value="Log In"', html)
+
+
+def test_login_shows_the_customers_invoices(client):
+    response = client.post("/login", data={"account": "M-1000", "password": "demo"})
+    assert response.status_code == 303 and response.headers["Location"] == "/invoices"
+    text = page_text(client.get("/invoices"))
+    assert "Jordan Rivera" in text
+    assert "Log Out" in text
+
+
+def test_account_number_is_not_case_sensitive(client):
+    response = client.post("/login", data={"account": " m-1000 ", "password": "demo"})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("account,password", [("M-1000", "wrong"), ("M-9999", "demo")])
+def test_wrong_credentials_get_one_message(client, account, password):
+    response = client.post("/login", data={"account": account, "password": password})
+    assert response.status_code == 400
+    assert "The account number or password is incorrect." in page_text(response)
+    assert client.get("/invoices").status_code == 302  # still logged out
+
+
+def test_disabled_account_is_told_to_call_the_shop(client):
+    response = client.post("/login", data={"account": "M-4000", "password": "demo"})
+    assert response.status_code == 400
+    assert "can't be used to pay online" in page_text(response)
+
+
+def test_empty_and_oversized_input_get_clear_messages(client):
+    response = client.post("/login", data={"account": "", "password": ""})
+    text = page_text(response)
+    assert response.status_code == 400
+    assert "Enter your account number." in text and "Enter your password." in text
+    response = client.post("/login", data={"account": "M" * 500, "password": "x"})
+    assert "at most 40 characters" in page_text(response)
+
+
+def test_pims_down_gives_the_friendly_503(make_app, closed_port):
+    app = make_app(WTF_CSRF_ENABLED=False, PIMS_URL=f"http://127.0.0.1:{closed_port}/pims")
+    response = app.test_client().post("/login", data={"account": "M-1000", "password": "demo"})
+    assert response.status_code == 503
+    text = page_text(response)
+    assert "Payments are temporarily unavailable" in text and "try again later" in text
+    assert "Traceback" not in text and "Connection" not in text
+
+
+def test_pims_slower_than_the_timeout_gives_the_503(make_app):
+    app = make_app(WTF_CSRF_ENABLED=False, PIMS_TIMEOUT=0.5)
+    faults.arm(faults.Fault("pims", "AuthenticateCustomer", mode="hang", seconds=2))
+    response = app.test_client().post("/login", data={"account": "M-1000", "password": "demo"})
+    assert response.status_code == 503
+
+
+def test_pims_down_while_listing_invoices_gives_the_503(logged_in):
+    faults.arm(faults.Fault("pims", "GetOpenInvoices", mode="fault"))
+    response = logged_in.get("/invoices")
+    assert response.status_code == 503
+    assert "Payments are temporarily unavailable" in page_text(response)
+
+
+def test_logout_ends_the_session(logged_in):
+    response = logged_in.post("/logout")
+    assert response.status_code == 303
+    assert logged_in.get("/invoices").status_code == 302
+    assert "You have been logged out." in page_text(logged_in.get("/login"))
+
+
+def test_invoices_need_login(client):
+    response = client.get("/invoices")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_invoice_table_content(logged_in):
+    html = logged_in.get("/invoices").get_data(as_text=True)
+    text = text_of(html)
+    for number in ("INV-10231", "INV-10244", "INV-10252", "INV-10260", "INV-10266", "INV-10271",
+                   "INV-10275"):
+        assert re.search(rf'<label[^>]*>Pay invoice {number}</label>', html), number
+    assert "INV-10190" not in text  # paid
+    assert "$289.99" in text and "$39.95" in text  # balance due, not the total, when part-paid
+    assert "Test Repair - Main" in text and "Test Repair - West" in text
+    assert "iPhone 14 Pro screen replacement" in text
+    assert text.count("Overdue") == 1
+    overdue_row = re.search(r'<tr class="is-overdue">(.*?)</tr>', html, re.S).group(1)
+    assert "INV-10231" in overdue_row
+    assert "Select all" in text and "Pay Bill" in text
+    assert 'aria-live="polite"' in html
+
+
+def test_no_open_invoices_message(client):
+    client.post("/login", data={"account": "M-2000", "password": "demo"})
+    text = page_text(client.get("/invoices"))
+    assert "You have no unpaid invoices" in text
+    assert "Pay Bill" not in text
+
+
+def test_large_account_lists_all_300(client):
+    client.post("/login", data={"account": "M-3000", "password": "demo"})
+    html = client.get("/invoices").get_data(as_text=True)
+    assert len(re.findall(r'name="invoice"', html)) == 300
+
+
+def test_a_customer_never_sees_another_customers_invoices(client):
+    client.post("/login", data={"account": "M-1001", "password": "demo"})
+    text = page_text(client.get("/invoices"))
+    assert "INV-20011" in text and "INV-20015" in text
+    assert "INV-10231" not in text and "Jordan Rivera" not in text
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("/invoices", "/invoices"),
+    ("https://evil.example/phish", "/invoices"),
+    ("//evil.example/phish", "/invoices"),
+    ("/\\evil.example", "/invoices"),
+])
+def test_next_only_leads_inside_the_portal(client, target, expected):
+    response = client.post("/login", query_string={"next": target},
+                           data={"account": "M-1000", "password": "demo"})
+    assert response.headers["Location"] == expected
+
+
+def test_pages_are_served_files_with_no_cdn(client):
+    html = client.get("/login").get_data(as_text=True)
+    assert "<script>" not in html and "style=" not in html
+    for url in re.findall(r'(?:href|src)="([^"]+)"', html):
+        assert not url.startswith(("http:", "https:", "//")), url
+    for path in ("/static/css/portal.css", "/static/js/invoices.js"):
+        with client.get(path) as response:
+            assert response.status_code == 200
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and "Page not found" in page_text(response)

@@ -1,0 +1,353 @@
+"""Pay Bill end to end over real HTTP: the portal, the sandbox PIMS and Cayan, and real SMTP."""
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from cpp.payments import states
+from cpp.payments.ledger import Ledger
+from cpp.sandbox import faults
+
+from .visitor import Visitor, text_of
+
+APPROVE = "4012000033330026"
+APPROVE_MC = "5424180279791732"
+DECLINE = "4000300011112220"
+REFERRAL = "4000300011112238"
+SHORT_AMOUNT = "4005550000000019"
+
+
+def ledger_of(portal) -> Ledger:
+    return portal[0].extensions["ledger"]
+
+
+def only_payment(portal):
+    payments = ledger_of(portal).find()
+    assert len(payments) == 1, payments
+    return payments[0]
+
+
+def edit_query(url: str, **changes) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(changes)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def test_full_visit_pays_two_invoices_posts_once_and_emails_a_receipt(portal, visitor, sandbox,
+                                                                     smtp):
+    visitor.login("M-1000")
+    card_page = visitor.pay(["INV-10244", "INV-10252"])
+    assert card_page.startswith(sandbox.url + "/sandbox/cayan/transportweb.aspx?transportKey=")
+    back = visitor.card_page(card_page, APPROVE, name="Jordan Rivera")
+    assert back.startswith(portal[1].url + "/pay/return?ref=")
+    result = visitor.follow(back)
+    assert result.status_code == 200 and "/payments/" in result.url
+    text = text_of(result.text)
+    assert "Thank you! Your payment was successful" in text
+    assert "INV-10244" in text and "INV-10252" in text and "$546.50" in text
+    assert "Visa ending in 0026" in text
+    payment = only_payment(portal)
+    assert payment.state == states.POSTED and payment.amount == Decimal("546.50")
+    assert payment.authorization_code and payment.authorization_code in text
+    assert payment.reference in text
+    # PIMS has it exactly once, against those invoices
+    pims_payments = sandbox.pims.all_payments()
+    assert len(pims_payments) == 1 and pims_payments[0]["reference"] == payment.reference
+    assert sandbox.pims.balance("INV-10244") == 0 and sandbox.pims.balance("INV-10252") == 0
+    # the invoices are gone from the list
+    remaining = visitor.invoice_choices()
+    assert "INV-10244" not in remaining and "INV-10252" not in remaining and len(remaining) == 5
+    # the receipt went out over SMTP, with what a receipt needs
+    [mail] = smtp.messages()
+    assert mail["rcpt_to"] == "jordan.rivera@example.com"
+    assert "$546.50" in mail["subject"] and payment.reference in mail["subject"]
+    for expected in ("INV-10244", "$199.00", "INV-10252", "$347.50", "Total paid: $546.50",
+                     "Visa ending in 0026", payment.authorization_code, payment.reference,
+                     "Test Repair - Main", "1 Main St, Testville", "(555) 010-0001",
+                     "Test Repair - West"):
+        assert expected in mail["text"], expected
+    assert "INV-10252" in mail["html"] and "$546.50" in mail["html"]
+    assert mail["sender"] == "Test Repair Main <main@shop.example>"  # the location's sender
+    assert mail["reply_to"] == "desk@shop.example"
+    # every state change is written down
+    events = [(e["from_state"], e["to_state"]) for e in ledger_of(portal).events(payment.id)]
+    assert (None, "new") in events and ("new", "staged") in events
+    assert ("staged", "approved") in events and ("approved", "posted") in events
+
+
+def test_location_without_its_own_sender_falls_back_to_the_shop(portal, visitor, smtp):
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10252"]), APPROVE_MC))
+    [mail] = smtp.messages()
+    assert mail["sender"] == "Test Repair Shop <billing@shop.example>"
+    assert "Mastercard ending in 1732" in mail["text"]
+
+
+def test_printable_receipt_page(portal, visitor):
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10260"]), APPROVE))
+    payment = only_payment(portal)
+    receipt = visitor.get(f"/payments/{payment.reference}/receipt")
+    text = text_of(receipt.text)
+    assert receipt.status_code == 200 and "Payment receipt" in text and "$99.00" in text
+
+
+@pytest.mark.parametrize("card,state,words", [
+    (DECLINE, states.DECLINED, "Your card was declined. (Insufficient funds)"),
+    (REFERRAL, states.DECLINED, "asked for the payment to be referred"),
+])
+def test_declined_and_referral_leave_the_invoices_payable(portal, visitor, sandbox, smtp, card,
+                                                          state, words):
+    visitor.login("M-1000")
+    result = visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), card))
+    text = text_of(result.text)
+    assert "Your payment didn't go through" in text and words in text
+    assert "Nothing was charged" in text and "Try again" in text
+    assert only_payment(portal).state == state
+    assert sandbox.pims.all_payments() == [] and smtp.messages() == []
+    # and the invoice can be paid straight away with another card
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    assert sandbox.pims.balance("INV-10244") == 0
+
+
+def test_cancel_on_the_card_page(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), None, action="cancel")
+    assert "Status=User_Cancelled" in back
+    text = text_of(visitor.follow(back).text)
+    assert "Payment cancelled" in text and "Nothing was charged" in text
+    assert only_payment(portal).state == states.CANCELLED
+    assert "INV-10244" in visitor.invoice_choices()
+
+
+def test_replayed_return_posts_once_and_shows_the_same_result(portal, visitor, sandbox, smtp):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10231"]), APPROVE)
+    first = text_of(visitor.follow(back).text)
+    for _ in range(3):
+        again = visitor.follow(back)
+        assert text_of(again.text) == first
+    assert len(sandbox.pims.all_payments()) == 1
+    assert len(smtp.messages()) == 1
+    payment = only_payment(portal)
+    transitions = [e for e in ledger_of(portal).events(payment.id) if e["from_state"] != e["to_state"]]
+    assert len(transitions) == 4  # created, staged, approved, posted: nothing more on replays
+
+
+def test_declined_return_edited_to_approved_is_still_declined(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), DECLINE)
+    forged = edit_query(back, Status="APPROVED", AuthCode="999999", AmountApproved="199.00")
+    text = text_of(visitor.follow(forged).text)
+    assert "Your payment didn't go through" in text
+    assert only_payment(portal).state == states.DECLINED
+    assert sandbox.pims.all_payments() == []
+
+
+def test_return_with_a_wrong_validation_key_is_refused(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    forged = edit_query(back, ValidationKey="00000000-0000-0000-0000-000000000000")
+    response = visitor.follow(forged)
+    assert response.status_code == 404 and "We couldn't match this payment" in text_of(response.text)
+    assert only_payment(portal).state == states.STAGED  # nothing trusted, nothing posted
+    assert sandbox.pims.all_payments() == []
+    visitor.follow(back)  # the genuine return still completes it
+    assert only_payment(portal).state == states.POSTED
+
+
+@pytest.mark.parametrize("change", [
+    {"ref": "ZZZZZZZZ"},
+    {"ref": "<script>"},
+    {"TransportKey": "11111111-2222-3333-4444-555555555555"},
+])
+def test_return_for_an_unknown_payment_or_transport_key_is_refused(portal, visitor, sandbox,
+                                                                   change):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    response = visitor.follow(edit_query(back, **change))
+    assert response.status_code == 404
+    assert sandbox.pims.all_payments() == []
+
+
+def test_another_customer_cannot_use_or_view_a_payment(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    intruder = Visitor(portal[1].url)
+    intruder.login("M-1001")
+    assert intruder.follow(back).status_code == 404
+    assert only_payment(portal).state == states.STAGED
+    visitor.follow(back)
+    reference = only_payment(portal).reference
+    for path in (f"/payments/{reference}", f"/payments/{reference}/receipt"):
+        response = intruder.get(path)
+        assert response.status_code == 404 and "INV-10244" not in response.text
+    assert visitor.get(f"/payments/{reference}").status_code == 200
+
+
+def test_approved_for_a_different_amount_is_voided_not_posted(portal, visitor, sandbox, smtp):
+    visitor.login("M-1000")
+    result = visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), SHORT_AMOUNT))
+    text = text_of(result.text)
+    assert "We couldn't accept this payment" in text and "voided" in text
+    payment = only_payment(portal)
+    assert payment.state == states.VOIDED and payment.approved_amount == Decimal("198.00")
+    assert sandbox.pims.all_payments() == [] and smtp.messages() == []
+    kinds = [(row["transaction_type"], row["voided"]) for row in sandbox.cayan.all_transactions()]
+    assert kinds == [(1, 1), (3, 0)]  # the sale, marked voided, and the void itself
+    assert "INV-10244" in visitor.invoice_choices()
+
+
+def test_smtp_down_leaves_the_receipt_unsent_and_the_page_fine(make_portal, sandbox, closed_port):
+    app, server = make_portal(MAIL_PORT=closed_port)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    result = visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    text = text_of(result.text)
+    assert result.status_code == 200 and "Thank you! Your payment was successful" in text
+    assert "We couldn't email your receipt just yet" in text
+    payment = app.extensions["ledger"].find()[0]
+    assert payment.state == states.POSTED and payment.receipt_status == "unsent"
+    assert len(sandbox.pims.all_payments()) == 1
+
+
+def test_pims_down_after_the_charge_tells_the_customer_and_keeps_it_for_retry(portal, visitor,
+                                                                              sandbox, smtp):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(faults.Fault("pims", "ApplyPayment", mode="http500", when="after"))
+    text = text_of(visitor.follow(back).text)
+    assert "Your card was charged" in text and "you don't need to pay again" in text
+    payment = only_payment(portal)
+    assert payment.state == states.APPROVED and payment.attempts == 1
+    assert payment.next_attempt_at is not None
+    # PIMS had in fact applied it (the answer was lost); completing again finds it, posts nothing new
+    visitor.follow(back)
+    assert only_payment(portal).state == states.POSTED
+    assert len(sandbox.pims.all_payments()) == 1 and len(smtp.messages()) == 1
+
+
+def test_pims_refusing_the_charge_marks_it_for_staff(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    with sandbox.pims.transaction() as db:  # paid at the counter while the customer was on Cayan
+        db.execute("UPDATE invoices SET balance_cents = 0 WHERE number = 'INV-10244'")
+    text = text_of(visitor.follow(back).text)
+    assert "Your card was charged" in text
+    payment = only_payment(portal)
+    assert payment.state == states.NEEDS_ATTENTION and "balance" in payment.failure_reason
+
+
+def test_pay_bill_refuses_a_changed_balance_and_names_the_invoice(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    choices = visitor.invoice_choices()
+    with sandbox.pims.transaction() as db:
+        db.execute("UPDATE invoices SET balance_cents = 15000 WHERE number = 'INV-10244'")
+    response = visitor.pay_bill([choices["INV-10244"], choices["INV-10252"]])
+    assert response.status_code == 303 and response.headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    assert "The balance of invoice INV-10244 has changed to $150.00" in text
+    assert ledger_of(portal).find() == []  # nothing recorded, nothing staged
+
+
+def test_pay_bill_refuses_invoices_that_are_not_yours_or_not_open(portal, visitor):
+    visitor.login("M-1000")
+    visitor.get("/invoices")
+    response = visitor.pay_bill(["INV-20011|12900", "INV-10190|8900"])
+    assert response.status_code == 303
+    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    assert "Invoice INV-20011 is no longer open on your account." in text
+    assert "Invoice INV-10190 is no longer open on your account." in text
+    assert ledger_of(portal).find() == []
+
+
+@pytest.mark.parametrize("values,message", [
+    ([], "Tick at least one invoice to pay."),
+    (["INV-10244|-5"], "We couldn't read your selection."),
+    (["INV-10244"], "We couldn't read your selection."),
+])
+def test_pay_bill_with_a_bad_selection(portal, visitor, values, message):
+    visitor.login("M-1000")
+    visitor.get("/invoices")
+    visitor.pay_bill(values)
+    assert message in text_of(visitor.follow(portal[1].url + "/invoices").text)
+
+
+def test_amount_comes_from_pims_not_from_the_form(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    visitor.pay(["INV-10266"])
+    [transport] = sandbox.cayan.all_transactions() or [None]  # nothing charged yet
+    payment = only_payment(portal)
+    assert payment.amount == Decimal("425.75")
+    staged = sandbox.cayan.transport(payment.transport_key)
+    assert staged["amount_cents"] == 42575 and staged["order_number"] == payment.reference
+
+
+def test_pay_bill_twice_resumes_the_same_payment(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    first = visitor.pay(["INV-10244", "INV-10252"])
+    second = visitor.pay(["INV-10252", "INV-10244"])
+    assert first == second
+    assert len(ledger_of(portal).find()) == 1
+
+
+def test_overlapping_pay_bill_is_refused_with_a_way_back(portal, visitor):
+    visitor.login("M-1000")
+    visitor.pay(["INV-10244", "INV-10252"])
+    response = visitor.pay_bill([visitor.invoice_choices()["INV-10252"]])
+    assert response.headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    assert "Invoice INV-10252 is already part of a payment you started" in text
+    assert "Continue the payment you started" in text
+    assert len(ledger_of(portal).find()) == 1
+
+
+def test_cayan_messages_are_shown_and_nothing_is_charged(make_portal, sandbox):
+    app, server = make_portal(CAYAN_MERCHANT_KEY="WRONG-KEY-FOR-TEST")
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    response = visitor.pay_bill([visitor.invoice_choices()["INV-10244"]])
+    assert response.headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(server.url + "/invoices").text)
+    assert "The card processor couldn't start this payment" in text
+    assert "Invalid merchant credentials" in text and "Nothing was charged" in text
+    [payment] = app.extensions["ledger"].find()
+    assert payment.state == states.STAGE_FAILED and "Invalid merchant credentials" in payment.failure_reason
+
+
+def test_cayan_unreachable_when_staging_gives_a_503(make_portal, closed_port):
+    app, server = make_portal(CAYAN_TRANSPORT_URL=f"http://127.0.0.1:{closed_port}/transport")
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    response = visitor.pay_bill([visitor.invoice_choices()["INV-10244"]])
+    assert response.status_code == 503 and "Nothing has been charged" in text_of(response.text)
+    assert app.extensions["ledger"].find()[0].state == states.STAGE_FAILED
+
+
+def test_redirect_location_comes_from_public_url_not_the_host_header(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    choices = visitor.invoice_choices()
+    # requests matches cookies against the Host header, so send the session cookie by hand.
+    cookies = "; ".join(f"{c.name}={c.value}" for c in visitor.session.cookies)
+    response = requests.post(portal[1].url + "/pay", allow_redirects=False, timeout=30,
+                             headers={"Host": "evil.example", "Cookie": cookies},
+                             data={"csrf_token": visitor.token(), "invoice": choices["INV-10244"]})
+    assert response.status_code == 303
+    payment = only_payment(portal)
+    staged = sandbox.cayan.transport(payment.transport_key)
+    assert staged["redirect_location"].startswith(portal[1].url + "/pay/return?ref=")
+
+
+def test_reporting_down_on_return_shows_confirming_and_completes_later(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(faults.Fault("reporting", "TransactionsByTransactionId", mode="fault"))
+    text = text_of(visitor.follow(back).text)
+    assert "We're confirming your payment" in text and "don't pay again" in text
+    assert only_payment(portal).state == states.STAGED
+    visitor.follow(back)
+    assert only_payment(portal).state == states.POSTED
