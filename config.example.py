@@ -64,6 +64,12 @@ CAYAN_TIMEOUT = 20.0
 # Minutes after which a payment whose customer never came back from Cayan's page is expired
 # (only once Cayan confirms nothing was charged), freeing its invoices.
 PAYMENT_TIMEOUT = 30
+# Tries at posting a charged payment to PIMS (or voiding a wrong-amount charge) before it is
+# marked needs-attention for staff. Retries back off from 1 minute to 4 hours apart.
+MAX_ATTEMPTS = 8
+# Run reconciliation inside the portal every this many seconds (0: off). Otherwise schedule
+# `flask --app app cpp reconcile` (cron, or Windows Task Scheduler) every few minutes.
+RECONCILE_EVERY = 0
 
 # --- Email receipts (Flask-Mail) -------------------------------------------------------------
 MAIL_SERVER = "localhost"

@@ -17,6 +17,7 @@ from .formatting import register_template_helpers
 from .headers import register_security_headers
 from .logging_setup import configure_logging
 from .payments import ledger
+from .payments import reconcile
 from .payments import routes as payments
 from .pims import client as pims_client
 
@@ -37,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_helpers(app)
     register_security_headers(app)
     register_commands(app)
+    reconcile.start_background(app)
     return app
 
 

@@ -54,5 +54,70 @@ def sandbox_all(host: str, port: int, data_dir: str) -> None:
     serve_sandbox(("pims", "cayan"), host, port, data_dir)
 
 
+cpp_cli = AppGroup("cpp", help="Shop staff tools: payments and reconciliation.")
+
+
+@cpp_cli.command("reconcile")
+@click.option("--all", "force", is_flag=True,
+              help="retry everything now, ignoring backoff and quiet periods")
+def reconcile_command(force: bool) -> None:
+    """Finish half-done payments: look up abandoned ones, post, void, send receipts."""
+    from .payments.reconcile import reconcile
+
+    outcome = reconcile(force=force)
+    for key in sorted(outcome):
+        click.echo(f"{key}: {outcome[key]}")
+
+
+@cpp_cli.command("payments")
+@click.option("--needs-attention", is_flag=True, help="only payments staff must look at")
+@click.option("--limit", default=50, show_default=True)
+def payments_command(needs_attention: bool, limit: int) -> None:
+    """Recent payments: reference, state, amount, customer, invoices."""
+    from .payments import states
+    from .payments.ledger import get_ledger
+
+    ledger = get_ledger()
+    if needs_attention:
+        payments = ledger.find(states=(states.NEEDS_ATTENTION,), limit=limit)
+        payments += [p for p in ledger.find(states=(states.POSTED,), limit=10_000)
+                     if p.receipt_status == "failed"][:limit]
+    else:
+        payments = ledger.find(limit=limit)
+    if not payments:
+        click.echo("No payments." if not needs_attention else "Nothing needs attention.")
+        return
+    click.echo(f"{'REFERENCE':9} {'STATE':16} {'AMOUNT':>10} {'CUSTOMER':10} {'RECEIPT':8} "
+               f"{'CREATED (UTC)':16} INVOICES")
+    for p in payments:
+        click.echo(f"{p.reference:9} {p.state:16} {p.amount:>10} {p.customer_code:10} "
+                   f"{p.receipt_status:8} {p.created_at:%Y-%m-%d %H:%M} "
+                   f"{', '.join(p.invoice_numbers)}")
+        if needs_attention:
+            click.echo(f"          reason: {p.failure_reason or p.receipt_status}; card "
+                       f"{p.card_type} {p.card_last4}, auth {p.authorization_code}, "
+                       f"Cayan token {p.cayan_token}, email {p.customer_email}")
+
+
+@cpp_cli.command("payment")
+@click.argument("reference")
+def payment_command(reference: str) -> None:
+    """One payment and its full history."""
+    from .payments.ledger import get_ledger
+
+    ledger = get_ledger()
+    payment = ledger.get(reference.upper())
+    if payment is None:
+        raise click.ClickException(f"No payment with reference {reference}.")
+    click.echo(f"{payment.reference}: {payment.state}, {payment.amount} from "
+               f"{payment.customer_code} ({payment.customer_name}), invoices "
+               f"{', '.join(payment.invoice_numbers)}; PIMS {payment.pims_payment_id}; "
+               f"receipt {payment.receipt_status}")
+    for event in ledger.events(payment.id):
+        click.echo(f"  {event['at']}  {event['from_state'] or '-':>15} -> {event['to_state']:15} "
+                   f"{event['reason']}  [{event['actor']}]")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(sandbox_cli)
+    app.cli.add_command(cpp_cli)

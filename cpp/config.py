@@ -42,6 +42,8 @@ DEFAULTS: dict[str, object] = {
     ),
     "CAYAN_TIMEOUT": 20.0,
     "PAYMENT_TIMEOUT": 30,  # minutes
+    "MAX_ATTEMPTS": 8,
+    "RECONCILE_EVERY": 0,  # seconds; 0 = no background job
     # Mail (Flask-Mail keys)
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,

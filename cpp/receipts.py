@@ -14,6 +14,7 @@ from flask_mail import Message
 from . import mailer
 from .payments import states
 from .payments.ledger import Payment, get_ledger
+from .payments.retry import next_attempt
 
 audit = logging.getLogger("cpp.audit")
 
@@ -54,9 +55,13 @@ def build_receipt(payment: Payment) -> Message:
 
 
 def send_receipt(payment: Payment, retry: bool = False) -> bool:
-    """Send the receipt of a posted payment once. Returns True if it went out now."""
+    """Send the receipt of a posted payment once. Returns True if it went out now.
+
+    `retry` (the reconcile job) also takes receipts that failed before, or whose sender died
+    mid-send ('sending' for long).
+    """
     ledger = get_ledger()
-    expected = ("none", "unsent") if retry else ("none",)
+    expected = ("none", "unsent", "sending") if retry else ("none",)
     if not states.claim_receipt(ledger, payment.id, expected):
         return False
     if not payment.customer_email:
@@ -66,9 +71,17 @@ def send_receipt(payment: Payment, retry: bool = False) -> bool:
     try:
         mailer.send(build_receipt(payment))
     except (smtplib.SMTPException, OSError) as exc:
+        attempt = payment.receipt_attempts + 1
+        gave_up = attempt >= current_app.config["MAX_ATTEMPTS"]
         audit.warning("receipt for payment %s not sent: %s", payment.reference, exc)
-        states.note(ledger, payment.id, f"receipt not sent: {type(exc).__name__}",
-                    receipt_status="unsent")
+        states.note(ledger, payment.id,
+                    f"receipt not sent (attempt {attempt}): {type(exc).__name__}",
+                    receipt_status="failed" if gave_up else "unsent", receipt_attempts=attempt,
+                    receipt_next_at=next_attempt(attempt))
+        if gave_up:
+            logging.getLogger("cpp").error(
+                "RECEIPT NEEDS ATTENTION: payment %s to %s could not be emailed after %d tries",
+                payment.reference, payment.customer_email, attempt)
         return False
     states.note(ledger, payment.id, f"receipt sent to {payment.customer_email}",
                 receipt_status="sent")

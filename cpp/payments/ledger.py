@@ -35,8 +35,11 @@ CREATE TABLE IF NOT EXISTS payments (
     pims_payment_id TEXT,
     failure_reason TEXT,
     receipt_status TEXT NOT NULL DEFAULT 'none',
+    receipt_attempts INTEGER NOT NULL DEFAULT 0,
+    receipt_next_at TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT,
+    lease_until TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     approved_at TEXT,
@@ -99,6 +102,8 @@ class Payment:
     pims_payment_id: str | None
     failure_reason: str | None
     receipt_status: str
+    receipt_attempts: int
+    receipt_next_at: dt.datetime | None
     attempts: int
     next_attempt_at: dt.datetime | None
     created_at: dt.datetime
@@ -110,6 +115,10 @@ class Payment:
     @property
     def invoice_numbers(self) -> list[str]:
         return [invoice.number for invoice in self.invoices]
+
+    def due(self, now: dt.datetime) -> bool:
+        """Whether a retry (of posting or voiding) may run now."""
+        return self.next_attempt_at is None or self.next_attempt_at <= now
 
 
 def utcnow() -> dt.datetime:
@@ -243,7 +252,8 @@ class Ledger:
             approved_amount=from_cents(row["approved_cents"])
             if row["approved_cents"] is not None else None,
             pims_payment_id=row["pims_payment_id"], failure_reason=row["failure_reason"],
-            receipt_status=row["receipt_status"], attempts=row["attempts"],
+            receipt_status=row["receipt_status"], receipt_attempts=row["receipt_attempts"],
+            receipt_next_at=parse_time(row["receipt_next_at"]), attempts=row["attempts"],
             next_attempt_at=parse_time(row["next_attempt_at"]),
             created_at=parse_time(row["created_at"]), updated_at=parse_time(row["updated_at"]),
             approved_at=parse_time(row["approved_at"]), posted_at=parse_time(row["posted_at"]),

@@ -21,15 +21,16 @@ from ..formatting import money
 from ..money import to_cents
 from ..pims.client import get_pims
 from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
+from ..receipts import send_receipt
 from . import states
 from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
+from .retry import next_attempt
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("cpp.audit")
 
 SELECTION = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._/-]{0,39})\|(\d{1,12})$")
 MAX_INVOICES_PER_PAYMENT = 500
-RETRY_DELAYS = (60, 300, 900, 3600, 4 * 3600)  # seconds before the next PIMS/receipt try
 
 
 class Refused(Exception):
@@ -155,14 +156,39 @@ def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
 
 
 def expire_if_stale(payment: Payment) -> bool:
-    """A staged payment past PAYMENT_TIMEOUT: settle it from Cayan's records. True if freed."""
-    if payment.state != states.STAGED:
-        return False
+    """A payment holding invoices for too long: settle it from Cayan's records. True if freed."""
     age = utcnow() - payment.updated_at
-    if age < dt.timedelta(minutes=current_app.config["PAYMENT_TIMEOUT"]):
+    config = current_app.config
+    if payment.state == states.STAGED and age > dt.timedelta(minutes=config["PAYMENT_TIMEOUT"]):
+        settle_staged(payment, browser_status=None, expire=True)
+    elif payment.state == states.NEW and age > dt.timedelta(seconds=config["CAYAN_TIMEOUT"] * 2 + 30):
+        settle_unsent(payment)
+    else:
         return False
-    settle_staged(payment, browser_status=None, expire=True)
     return get_ledger().get(payment.reference).state in states.NOTHING_CHARGED
+
+
+def settle_unsent(payment: Payment) -> None:
+    """A payment that never got past NEW: its Pay Bill died before the customer saw the card page.
+
+    Nobody was given its TransportKey, so nothing can have been charged; Reporting confirms it.
+    """
+    ledger = get_ledger()
+    try:
+        rows = get_cayan().transactions_by_transaction_id(payment.transaction_id)
+    except (CayanUnavailable, CayanError) as exc:
+        states.note(ledger, payment.id, f"Reporting lookup failed: {exc}")
+        return
+    if rows:
+        log.error("payment %s never staged here, yet Cayan has a transaction for it",
+                  payment.reference)
+        if states.transition(ledger, payment.id, states.NEW, states.STAGED,
+                             "Cayan has a transaction for it: settling as staged"):
+            settle_staged(ledger.get(payment.reference), browser_status=None, expire=True)
+        return
+    states.transition(ledger, payment.id, states.NEW, states.EXPIRED,
+                      "Pay Bill never finished staging; Reporting shows no charge",
+                      failure_reason="The payment was not started.")
 
 
 # -- The return ----------------------------------------------------------------------------------
@@ -183,24 +209,45 @@ def find_returned_payment(reference: str | None, args) -> Payment:
     return payment
 
 
-def complete(payment: Payment, browser_status: str | None = None) -> Payment:
-    """Drive a payment as far as it can go now. Safe to call any number of times."""
+def complete(payment: Payment, browser_status: str | None = None,
+             retry_now: bool = False) -> Payment:
+    """Drive a payment as far as it can go now. Safe to call any number of times, concurrently.
+
+    Retries respect the backoff unless `retry_now` (staff running `reconcile --all`).
+    """
     ledger = get_ledger()
     if payment.state == states.STAGED:
         settle_staged(payment, browser_status)
         payment = ledger.get(payment.reference)
-    if payment.state == states.MISMATCH:
-        void_mismatch(payment)
-        payment = ledger.get(payment.reference)
-    if payment.state == states.APPROVED:
-        post_to_pims(payment)
-        payment = ledger.get(payment.reference)
+    if payment.state in (states.APPROVED, states.MISMATCH) and (retry_now or payment.due(utcnow())):
+        payment = act_under_lease(payment)
     if payment.state == states.POSTED and payment.receipt_status == "none":
-        from ..receipts import send_receipt
-
         send_receipt(payment)
         payment = ledger.get(payment.reference)
     return payment
+
+
+def act_under_lease(payment: Payment) -> Payment:
+    """Post (or void) it if no one else is; otherwise wait briefly for whoever is."""
+    ledger = get_ledger()
+    config = current_app.config
+    lease = max(config["PIMS_TIMEOUT"], config["CAYAN_TIMEOUT"]) * 2 + 5
+    if states.take_lease(ledger, payment.id, payment.state, lease):
+        try:
+            if payment.state == states.APPROVED:
+                post_to_pims(payment)
+            else:
+                void_mismatch(payment)
+        finally:
+            states.release_lease(ledger, payment.id)
+        return ledger.get(payment.reference)
+    deadline = time.monotonic() + min(lease, 10)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        current = ledger.get(payment.reference)
+        if current.state != payment.state or current.attempts != payment.attempts:
+            return current
+    return ledger.get(payment.reference)
 
 
 def settle_staged(payment: Payment, browser_status: str | None, expire: bool = False) -> None:
@@ -251,26 +298,34 @@ def record_approval(payment: Payment, sale: CayanTransaction) -> None:
 
 def void_mismatch(payment: Payment) -> None:
     ledger = get_ledger()
+    attempt = record_attempt(payment, "voiding the wrong-amount charge")
     try:
         result = get_cayan().void(payment.cayan_token, payment.transaction_id)
     except (CayanUnavailable, CayanError) as exc:
-        states.note(ledger, payment.id, f"void failed, will retry: {exc}",
-                    attempts=payment.attempts + 1, next_attempt_at=next_attempt(payment))
+        give_up_or_retry(payment, attempt, f"void failed: {exc}")
         return
     if result.approved:
         states.transition(ledger, payment.id, states.MISMATCH, states.VOIDED,
                           f"voided at Cayan (void token {result.token})")
     else:
         states.transition(ledger, payment.id, states.MISMATCH, states.NEEDS_ATTENTION,
-                          f"Cayan refused the void: {result.message}")
+                          f"Cayan refused the void: {result.message}",
+                          failure_reason=f"void refused: {result.message}")
+        log_for_staff(ledger.get(payment.reference))
 
 
 def post_to_pims(payment: Payment) -> None:
-    """Apply an approved payment in PIMS under our reference. PIMS ignores a repeat."""
+    """Apply an approved payment in PIMS under our reference, exactly once.
+
+    The attempt is written down before ApplyPayment goes out; any later attempt asks PIMS
+    (GetPayment) whether an earlier one landed before applying again. PIMS also ignores a
+    repeated reference, so even a lost answer cannot post twice.
+    """
     ledger = get_ledger()
     pims = get_pims()
+    attempt = record_attempt(payment, "posting to PIMS")
     try:
-        existing = pims.get_payment(payment.reference) if payment.attempts else None
+        existing = pims.get_payment(payment.reference) if attempt > 1 else None
         if existing is not None:
             pims_id = existing.payment_id
         else:
@@ -282,28 +337,51 @@ def post_to_pims(payment: Payment) -> None:
                 cayan_token=payment.cayan_token,
             ))
     except PimsUnavailable as exc:
-        states.note(ledger, payment.id, f"PIMS unavailable, will retry: {exc}",
-                    attempts=payment.attempts + 1, next_attempt_at=next_attempt(payment))
         log.warning("payment %s charged but not yet posted: %s", payment.reference, exc)
+        give_up_or_retry(payment, attempt, f"PIMS unavailable: {exc}")
         return
     except PimsError as exc:
         # PIMS understood and refused (an invoice paid at the counter meanwhile, say):
         # retrying will not help, a person must look.
         states.transition(ledger, payment.id, states.APPROVED, states.NEEDS_ATTENTION,
                           f"PIMS refused ApplyPayment: {exc.code}: {exc.message}",
-                          failure_reason=exc.message, attempts=payment.attempts + 1)
-        log.error("payment %s charged but PIMS refused it (%s): staff must apply it by hand",
-                  payment.reference, exc)
+                          failure_reason=exc.message)
+        log_for_staff(ledger.get(payment.reference))
         return
     if states.transition(ledger, payment.id, (states.APPROVED, states.NEEDS_ATTENTION),
                          states.POSTED, f"applied in PIMS as {pims_id}",
-                         pims_payment_id=pims_id, posted_at=utcnow().isoformat()):
+                         pims_payment_id=pims_id, posted_at=utcnow().isoformat(),
+                         next_attempt_at=None):
         audit.info("payment %s posted to PIMS as %s", payment.reference, pims_id)
 
 
-def next_attempt(payment: Payment) -> str:
-    delay = RETRY_DELAYS[min(payment.attempts, len(RETRY_DELAYS) - 1)]
-    return (utcnow() + dt.timedelta(seconds=delay)).isoformat()
+def record_attempt(payment: Payment, what: str) -> int:
+    """Write the attempt down before making it; returns its number."""
+    attempt = payment.attempts + 1
+    states.note(get_ledger(), payment.id, f"attempt {attempt}: {what}", attempts=attempt,
+                next_attempt_at=next_attempt(attempt))
+    return attempt
+
+
+def give_up_or_retry(payment: Payment, attempt: int, reason: str) -> None:
+    ledger = get_ledger()
+    if attempt >= current_app.config["MAX_ATTEMPTS"]:
+        states.transition(ledger, payment.id, payment.state, states.NEEDS_ATTENTION,
+                          f"gave up after {attempt} attempts: {reason}", failure_reason=reason)
+        log_for_staff(ledger.get(payment.reference))
+    else:
+        states.note(ledger, payment.id, f"attempt {attempt} failed, will retry: {reason}")
+
+
+def log_for_staff(payment: Payment) -> None:
+    log.error(
+        "PAYMENT NEEDS ATTENTION: reference %s, customer %s (%s, %s), amount %s, invoices %s, "
+        "Cayan token %s, authorization %s, card %s %s, reason: %s",
+        payment.reference, payment.customer_code, payment.customer_name, payment.customer_email,
+        payment.amount, ", ".join(f"{i.number}={i.amount}" for i in payment.invoices),
+        payment.cayan_token, payment.authorization_code, payment.card_type, payment.card_last4,
+        payment.failure_reason,
+    )
 
 
 def decline_reason(sale: CayanTransaction) -> str:

@@ -5,6 +5,7 @@ payment_events with who did it and why. See docs/payment-states.md for the diagr
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import has_request_context, request
@@ -24,7 +25,7 @@ VOIDED = "voided"              # the wrong-amount charge was voided
 NEEDS_ATTENTION = "needs_attention"  # retries exhausted: shop staff must look
 
 ALLOWED: dict[str, frozenset[str]] = {
-    NEW: frozenset({STAGED, STAGE_FAILED}),
+    NEW: frozenset({STAGED, STAGE_FAILED, EXPIRED}),
     STAGED: frozenset({APPROVED, DECLINED, CANCELLED, EXPIRED, MISMATCH}),
     APPROVED: frozenset({POSTED, NEEDS_ATTENTION}),
     MISMATCH: frozenset({VOIDED, NEEDS_ATTENTION}),
@@ -40,7 +41,8 @@ NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED)
 UPDATABLE = frozenset({
     "transport_key", "validation_key", "cayan_token", "authorization_code", "card_type",
     "card_last4", "approved_cents", "pims_payment_id", "failure_reason", "receipt_status",
-    "attempts", "next_attempt_at", "approved_at", "posted_at",
+    "attempts", "next_attempt_at", "approved_at", "posted_at", "lease_until",
+    "receipt_attempts", "receipt_next_at",
 })
 
 log = logging.getLogger("cpp.audit")
@@ -101,6 +103,27 @@ def create(ledger: Ledger, reason: str, **payment) -> tuple[str | None, list[Pay
         _event(db, payment_id, None, NEW, reason, actor())
     log.info("payment %s (%s) created: %s", payment_id, reference, reason)
     return reference, []
+
+
+def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> bool:
+    """The right to act on a payment in `state` for a while (post it, void it).
+
+    Two requests that both find a payment approved must not both post it: the one that gets
+    the lease does, the other waits for the outcome. A crashed holder's lease simply runs out.
+    """
+    now = utcnow()
+    with ledger.transaction() as db:
+        return db.execute(
+            "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
+            " AND (lease_until IS NULL OR lease_until < ?)",
+            ((now + dt.timedelta(seconds=seconds)).isoformat(), payment_id, state,
+             now.isoformat()),
+        ).rowcount == 1
+
+
+def release_lease(ledger: Ledger, payment_id: int) -> None:
+    with ledger.transaction() as db:
+        db.execute("UPDATE payments SET lease_until = NULL WHERE id = ?", (payment_id,))
 
 
 def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...]) -> bool:

@@ -6,6 +6,7 @@ which is how a real network drop after a committed write looks to the portal.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 MODES = ("fault", "hang", "malformed", "http500")
@@ -23,6 +24,8 @@ class Fault:
 
 _lock = threading.Lock()
 _armed: list[Fault] = []
+# How many times each (service, operation) was called: lets tests assert "posted once".
+calls: Counter = Counter()
 
 
 def arm(fault: Fault) -> None:
@@ -35,10 +38,12 @@ def arm(fault: Fault) -> None:
 def clear() -> None:
     with _lock:
         _armed.clear()
+        calls.clear()
 
 
 def take_fault(service: str, operation: str) -> Fault | None:
     with _lock:
+        calls[(service, operation)] += 1
         for fault in _armed:
             if fault.service == service and fault.operation in (operation, "*"):
                 fault.times -= 1

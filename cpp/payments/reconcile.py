@@ -1,0 +1,84 @@
+"""Reconciliation: finish every payment that a closed tab, a crash or an outage left half-done.
+
+Run by `flask --app app cpp reconcile` (schedule it every few minutes) or, with RECONCILE_EVERY,
+by a background thread in the portal. It only ever does what a customer's return would do.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import Counter
+
+from flask import Flask, current_app
+
+from ..receipts import send_receipt
+from . import service, states
+from .ledger import get_ledger, utcnow
+
+log = logging.getLogger(__name__)
+
+# A staged payment younger than this may have its customer still on the card page; looking it
+# up early is harmless but pointless.
+STAGED_QUIET_SECONDS = 60
+# A receipt 'sending' for this long belongs to a process that died mid-send.
+STUCK_SENDING = dt.timedelta(minutes=10)
+
+
+def reconcile(force: bool = False) -> Counter:
+    """One pass over every unfinished payment. `force` ignores backoff and quiet periods."""
+    ledger = get_ledger()
+    now = utcnow()
+    outcome: Counter = Counter()
+    for payment in ledger.find(states=(states.NEW,), limit=10_000):
+        if force or now - payment.updated_at > new_payment_grace():
+            service.settle_unsent(payment)
+            outcome["new checked"] += 1
+    for payment in ledger.find(states=(states.STAGED,), limit=10_000):
+        if force or (now - payment.updated_at).total_seconds() > STAGED_QUIET_SECONDS:
+            timed_out = now - payment.updated_at > dt.timedelta(
+                minutes=current_app.config["PAYMENT_TIMEOUT"])
+            service.settle_staged(payment, browser_status=None, expire=timed_out)
+            outcome["staged checked"] += 1
+    for payment in ledger.find(states=(states.APPROVED, states.MISMATCH, states.STAGED),
+                               limit=10_000):
+        if payment.state != states.STAGED and (force or payment.due(now)):
+            service.complete(payment, retry_now=force)
+            outcome[f"{payment.state} retried"] += 1
+    for payment in ledger.find(states=(states.POSTED,), limit=10_000):
+        due = payment.receipt_next_at is None or payment.receipt_next_at <= now
+        stuck = payment.receipt_status == "sending" and now - payment.updated_at > STUCK_SENDING
+        if payment.receipt_status in ("none", "unsent") and (force or due) or stuck:
+            if send_receipt(payment, retry=True):
+                outcome["receipts sent"] += 1
+            else:
+                outcome["receipts failed"] += 1
+    for payment in ledger.find(limit=10_000):
+        outcome[f"now {payment.state}"] += 1
+    log.info("reconcile: %s", dict(outcome))
+    return outcome
+
+
+def new_payment_grace() -> dt.timedelta:
+    # Longer than any staging request can take, so we never race a live Pay Bill.
+    return dt.timedelta(seconds=current_app.config["CAYAN_TIMEOUT"] * 2 + 30)
+
+
+def start_background(app: Flask) -> threading.Thread | None:
+    every = float(app.config.get("RECONCILE_EVERY") or 0)
+    if every <= 0:
+        return None
+    stop = threading.Event()
+
+    def run():
+        while not stop.wait(every):
+            try:
+                with app.app_context():
+                    reconcile()
+            except Exception:  # noqa: BLE001 - the job must outlive one bad pass
+                log.exception("background reconcile failed; will try again")
+
+    thread = threading.Thread(target=run, name="cpp-reconcile", daemon=True)
+    thread.start()
+    app.extensions["reconciler_stop"] = stop
+    return thread
