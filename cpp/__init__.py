@@ -6,7 +6,7 @@ import os
 from flask import Flask
 
 from . import invoices, sandbox
-from .auth import routes as auth
+from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
 from .cli import register_commands
@@ -17,8 +17,8 @@ from .formatting import register_template_helpers
 from .headers import register_security_headers
 from .logging_setup import configure_logging
 from .payments import ledger
-from .payments import reconcile
-from .payments import routes as payments
+from .payments.reconcile import start_background as start_reconciler
+from .payments import routes as payment_routes
 from .pims import client as pims_client
 
 __all__ = ["create_app", "ConfigError"]
@@ -38,7 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_helpers(app)
     register_security_headers(app)
     register_commands(app)
-    reconcile.start_background(app)
+    start_reconciler(app)
     return app
 
 
@@ -56,6 +56,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    app.register_blueprint(auth.bp)
+    app.register_blueprint(auth_routes.bp)
     app.register_blueprint(invoices.bp)
-    app.register_blueprint(payments.bp)
+    app.register_blueprint(payment_routes.bp)

@@ -69,6 +69,21 @@ def reconcile_command(force: bool) -> None:
         click.echo(f"{key}: {outcome[key]}")
 
 
+@cpp_cli.command("retry")
+@click.argument("reference")
+def retry_command(reference: str) -> None:
+    """Try a needs-attention payment again: post it to PIMS (or void a wrong-amount charge)."""
+    from .payments import service
+    from .payments.ledger import get_ledger
+
+    payment = get_ledger().get(reference.upper())
+    if payment is None:
+        raise click.ClickException(f"No payment with reference {reference}.")
+    payment = service.retry_for_staff(payment)
+    click.echo(f"{payment.reference}: {payment.state}"
+               + (f" ({payment.failure_reason})" if payment.state == "needs_attention" else ""))
+
+
 @cpp_cli.command("payments")
 @click.option("--needs-attention", is_flag=True, help="only payments staff must look at")
 @click.option("--limit", default=50, show_default=True)

@@ -305,13 +305,11 @@ def void_mismatch(payment: Payment) -> None:
         give_up_or_retry(payment, attempt, f"void failed: {exc}")
         return
     if result.approved:
-        states.transition(ledger, payment.id, states.MISMATCH, states.VOIDED,
-                          f"voided at Cayan (void token {result.token})")
+        states.transition(ledger, payment.id, (states.MISMATCH, states.NEEDS_ATTENTION),
+                          states.VOIDED, f"voided at Cayan (void token {result.token})")
     else:
-        states.transition(ledger, payment.id, states.MISMATCH, states.NEEDS_ATTENTION,
-                          f"Cayan refused the void: {result.message}",
-                          failure_reason=f"void refused: {result.message}")
-        log_for_staff(ledger.get(payment.reference))
+        needs_attention(payment, f"Cayan refused the void: {result.message}",
+                        f"void refused: {result.message}")
 
 
 def post_to_pims(payment: Payment) -> None:
@@ -343,10 +341,8 @@ def post_to_pims(payment: Payment) -> None:
     except PimsError as exc:
         # PIMS understood and refused (an invoice paid at the counter meanwhile, say):
         # retrying will not help, a person must look.
-        states.transition(ledger, payment.id, states.APPROVED, states.NEEDS_ATTENTION,
-                          f"PIMS refused ApplyPayment: {exc.code}: {exc.message}",
-                          failure_reason=exc.message)
-        log_for_staff(ledger.get(payment.reference))
+        needs_attention(payment, f"PIMS refused ApplyPayment: {exc.code}: {exc.message}",
+                        exc.message)
         return
     if states.transition(ledger, payment.id, (states.APPROVED, states.NEEDS_ATTENTION),
                          states.POSTED, f"applied in PIMS as {pims_id}",
@@ -364,13 +360,35 @@ def record_attempt(payment: Payment, what: str) -> int:
 
 
 def give_up_or_retry(payment: Payment, attempt: int, reason: str) -> None:
-    ledger = get_ledger()
     if attempt >= current_app.config["MAX_ATTEMPTS"]:
-        states.transition(ledger, payment.id, payment.state, states.NEEDS_ATTENTION,
-                          f"gave up after {attempt} attempts: {reason}", failure_reason=reason)
-        log_for_staff(ledger.get(payment.reference))
+        needs_attention(payment, f"gave up after {attempt} attempts: {reason}", reason)
     else:
-        states.note(ledger, payment.id, f"attempt {attempt} failed, will retry: {reason}")
+        states.note(get_ledger(), payment.id, f"attempt {attempt} failed, will retry: {reason}")
+
+
+def needs_attention(payment: Payment, why: str, reason: str) -> None:
+    ledger = get_ledger()
+    if payment.state == states.NEEDS_ATTENTION:  # a staff retry that failed again
+        states.note(ledger, payment.id, why, failure_reason=reason)
+    else:
+        states.transition(ledger, payment.id, payment.state, states.NEEDS_ATTENTION, why,
+                          failure_reason=reason)
+    log_for_staff(ledger.get(payment.reference))
+
+
+def retry_for_staff(payment: Payment) -> Payment:
+    """Staff asked to try a needs-attention payment again (PIMS is back, the invoice fixed)."""
+    if payment.state != states.NEEDS_ATTENTION:
+        return payment
+    ledger = get_ledger()
+    if payment.approved_amount == payment.amount:
+        post_to_pims(payment)  # charged for the right amount: it belongs in PIMS
+    else:
+        void_mismatch(payment)  # charged for the wrong amount: it must be voided
+    payment = ledger.get(payment.reference)
+    if payment.state == states.POSTED and payment.receipt_status == "none":
+        send_receipt(payment)
+    return ledger.get(payment.reference)
 
 
 def log_for_staff(payment: Payment) -> None:

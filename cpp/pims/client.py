@@ -106,7 +106,12 @@ class PimsClient:
         try:
             return getattr(self._service, operation)(**arguments)
         except zeep.exceptions.Fault as fault:
-            raise fault_to_error(fault) from None
+            error = fault_to_error(fault)
+            if error is None:
+                # A Server fault without a contract FaultCode: PIMS broke, not a refusal.
+                log.warning("PIMS %s server fault: %s", operation, fault.message)
+                raise PimsUnavailable(f"PIMS {operation}: server fault") from None
+            raise error from None
         except requests.exceptions.RequestException as exc:
             log.warning("PIMS %s failed: %s", operation, type(exc).__name__)
             raise PimsUnavailable(f"PIMS {operation}: {type(exc).__name__}") from None
@@ -116,13 +121,18 @@ class PimsClient:
             raise PimsUnavailable(f"PIMS {operation}: unusable answer") from None
 
 
-def fault_to_error(fault: zeep.exceptions.Fault) -> PimsError:
-    code = "Fault"
+def fault_to_error(fault: zeep.exceptions.Fault) -> PimsError | None:
+    """The contract's refusal, or None for a fault that means PIMS itself failed."""
+    code = None
     if fault.detail is not None:
         for element in fault.detail.iter():
             if isinstance(element.tag, str) and element.tag.endswith("}FaultCode") and element.text:
                 code = element.text.strip()
                 break
+    if code is None:
+        if (fault.code or "").endswith("Server"):
+            return None
+        code = "Fault"
     return FAULTS.get(code, PimsError)(code, str(fault.message or "PIMS refused the request"))
 
 

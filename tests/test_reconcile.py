@@ -1,0 +1,162 @@
+"""Nothing lost: reconciliation finishes what closed tabs, outages and retries left behind."""
+from __future__ import annotations
+
+import logging
+import time
+
+from cpp.payments import states
+from cpp.sandbox import faults
+
+from .test_payments import APPROVE, ledger_of, only_payment
+from .visitor import Visitor, text_of
+
+
+def reconcile(portal, *args):
+    result = portal[0].test_cli_runner().invoke(args=["cpp", "reconcile", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_paid_but_never_came_back_is_posted_by_reconcile(portal, visitor, sandbox, smtp):
+    visitor.login("M-1000")
+    visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)  # then the tab is closed
+    assert only_payment(portal).state == states.STAGED
+    reconcile(portal, "--all")
+    payment = only_payment(portal)
+    assert payment.state == states.POSTED and payment.receipt_status == "sent"
+    assert len(sandbox.pims.all_payments()) == 1 and len(smtp.messages()) == 1
+    events = ledger_of(portal).events(payment.id)
+    assert events[-1]["actor"] == "job"
+
+
+def test_abandoned_without_paying_expires_only_after_the_timeout(make_portal, sandbox):
+    app, server = make_portal()
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.pay(["INV-10244"])
+    reconcile((app, server), "--all")
+    assert app.extensions["ledger"].find()[0].state == states.STAGED  # may still be typing
+    app.config["PAYMENT_TIMEOUT"] = 0
+    reconcile((app, server), "--all")
+    [payment] = app.extensions["ledger"].find()
+    assert payment.state == states.EXPIRED
+    assert faults.calls[("reporting", "TransactionsByTransactionId")] >= 1  # checked, not assumed
+
+
+def test_a_stale_payment_frees_its_invoices_for_a_new_pay_bill(make_portal, sandbox):
+    app, server = make_portal()
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    first = visitor.pay(["INV-10244"])
+    app.config["PAYMENT_TIMEOUT"] = 0
+    second = visitor.pay(["INV-10244"])
+    assert second != first
+    states_now = sorted(p.state for p in app.extensions["ledger"].find())
+    assert states_now == [states.EXPIRED, states.STAGED]
+
+
+def test_a_stale_payment_that_was_paid_is_completed_not_expired(make_portal, sandbox):
+    app, server = make_portal()
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)  # paid, tab closed
+    app.config["PAYMENT_TIMEOUT"] = 0
+    response = visitor.pay_bill([f"INV-10244|19900"])
+    assert response.status_code == 303
+    [payment] = app.extensions["ledger"].find()
+    assert payment.state == states.APPROVED or payment.state == states.POSTED
+    assert len(app.extensions["ledger"].find()) == 1  # no second charge staged
+
+
+def test_pay_bill_that_died_before_staging_is_expired(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    choices = visitor.invoice_choices()
+    faults.arm(faults.Fault("transport", "CreateTransaction", mode="http500", when="after"))
+    response = visitor.pay_bill([choices["INV-10244"]])
+    assert response.status_code == 503
+    assert only_payment(portal).state == states.STAGE_FAILED
+
+
+def test_posting_retries_back_off_then_need_attention(make_portal, sandbox, caplog):
+    app, server = make_portal(MAX_ATTEMPTS=3)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(faults.Fault("pims", "*", mode="fault", times=100))
+    visitor.follow(back)
+    portal = (app, server)
+    reconcile(portal)  # not due yet: backoff
+    assert only_payment(portal).attempts == 1
+    with caplog.at_level(logging.ERROR):
+        reconcile(portal, "--all")
+        reconcile(portal, "--all")
+    payment = only_payment(portal)
+    assert payment.state == states.NEEDS_ATTENTION and payment.attempts == 3
+    assert any("PAYMENT NEEDS ATTENTION" in r.message and payment.reference in r.message
+               and payment.cayan_token in r.message for r in caplog.records)
+    listing = app.test_cli_runner().invoke(args=["cpp", "payments", "--needs-attention"]).output
+    assert payment.reference in listing and "needs_attention" in listing and "INV-10244" in listing
+    # once PIMS is back, staff post it with one command
+    faults.clear()
+    retried = app.test_cli_runner().invoke(args=["cpp", "retry", payment.reference])
+    assert retried.exit_code == 0 and "posted" in retried.output
+    assert only_payment(portal).state == states.POSTED
+    assert len(sandbox.pims.all_payments()) == 1
+
+
+def test_unsent_receipt_is_sent_by_reconcile(make_portal, sandbox, smtp, closed_port):
+    app, server = make_portal(MAIL_PORT=closed_port)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    assert app.extensions["ledger"].find()[0].receipt_status == "unsent"
+    app.config["MAIL_PORT"] = smtp.port
+    app.extensions["mail"].port = smtp.port
+    reconcile((app, server), "--all")
+    assert app.extensions["ledger"].find()[0].receipt_status == "sent"
+    assert len(smtp.messages()) == 1
+
+
+def test_payments_listing_and_history(portal, visitor):
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244", "INV-10252"]), APPROVE))
+    reference = only_payment(portal).reference
+    runner = portal[0].test_cli_runner()
+    listing = runner.invoke(args=["cpp", "payments"]).output
+    assert reference in listing and "posted" in listing and "546.50" in listing
+    assert "M-1000" in listing and "INV-10244, INV-10252" in listing
+    history = runner.invoke(args=["cpp", "payment", reference]).output
+    for change in ("-> new", "new -> staged", "staged -> approved", "approved -> posted"):
+        assert change in history, change
+    assert "Nothing needs attention." in runner.invoke(args=["cpp", "payments",
+                                                             "--needs-attention"]).output
+
+
+def test_background_job_posts_abandoned_payments_by_itself(make_portal, sandbox, smtp):
+    app, server = make_portal(RECONCILE_EVERY=0.2)
+    app.config["PAYMENT_TIMEOUT"] = 0
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    import cpp.payments.reconcile as reconcile_module
+
+    original = reconcile_module.STAGED_QUIET_SECONDS
+    reconcile_module.STAGED_QUIET_SECONDS = 0
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and app.extensions["ledger"].find()[0].state != states.POSTED:
+            time.sleep(0.1)
+    finally:
+        reconcile_module.STAGED_QUIET_SECONDS = original
+        app.extensions["reconciler_stop"].set()
+    assert app.extensions["ledger"].find()[0].state == states.POSTED
+    assert len(sandbox.pims.all_payments()) == 1
+
+
+def test_result_page_after_reconcile_shows_success(portal, visitor):
+    visitor.login("M-1000")
+    visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    reconcile(portal, "--all")
+    reference = only_payment(portal).reference
+    assert "Thank you! Your payment was successful" in text_of(
+        visitor.get(f"/payments/{reference}").text)
