@@ -106,6 +106,7 @@ class Payment:
     receipt_next_at: dt.datetime | None
     attempts: int
     next_attempt_at: dt.datetime | None
+    lease_until: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
     approved_at: dt.datetime | None
@@ -255,6 +256,7 @@ class Ledger:
             receipt_status=row["receipt_status"], receipt_attempts=row["receipt_attempts"],
             receipt_next_at=parse_time(row["receipt_next_at"]), attempts=row["attempts"],
             next_attempt_at=parse_time(row["next_attempt_at"]),
+            lease_until=parse_time(row["lease_until"]),
             created_at=parse_time(row["created_at"]), updated_at=parse_time(row["updated_at"]),
             approved_at=parse_time(row["approved_at"]), posted_at=parse_time(row["posted_at"]),
             invoices=invoices,

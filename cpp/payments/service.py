@@ -245,7 +245,7 @@ def act_under_lease(payment: Payment) -> Payment:
     while time.monotonic() < deadline:
         time.sleep(0.1)
         current = ledger.get(payment.reference)
-        if current.state != payment.state or current.attempts != payment.attempts:
+        if current.state != payment.state or current.lease_until is None:
             return current
     return ledger.get(payment.reference)
 
