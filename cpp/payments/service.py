@@ -219,8 +219,12 @@ def complete(payment: Payment, browser_status: str | None = None,
     if payment.state == states.STAGED:
         settle_staged(payment, browser_status)
         payment = ledger.get(payment.reference)
-    if payment.state in (states.APPROVED, states.MISMATCH) and (retry_now or payment.due(utcnow())):
-        payment = act_under_lease(payment)
+    if payment.state in (states.APPROVED, states.MISMATCH):
+        now = utcnow()
+        if payment.lease_until is not None and payment.lease_until > now:
+            payment = wait_for_lease_holder(payment)  # another request is posting it right now
+        elif retry_now or payment.due(now):
+            payment = act_under_lease(payment)
     if payment.state == states.POSTED and payment.receipt_status == "none":
         send_receipt(payment)
         payment = ledger.get(payment.reference)
@@ -241,7 +245,13 @@ def act_under_lease(payment: Payment) -> Payment:
         finally:
             states.release_lease(ledger, payment.id)
         return ledger.get(payment.reference)
-    deadline = time.monotonic() + min(lease, 10)
+    return wait_for_lease_holder(payment)
+
+
+def wait_for_lease_holder(payment: Payment, longest: float = 10.0) -> Payment:
+    """Show the outcome of the request that holds the lease rather than a half-way state."""
+    ledger = get_ledger()
+    deadline = time.monotonic() + longest
     while time.monotonic() < deadline:
         time.sleep(0.1)
         current = ledger.get(payment.reference)
