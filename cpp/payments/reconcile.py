@@ -47,7 +47,8 @@ def reconcile(force: bool = False) -> Counter:
             outcome[f"{payment.state} retried"] += 1
     for payment in ledger.find(states=(states.POSTED,), limit=10_000):
         due = payment.receipt_next_at is None or payment.receipt_next_at <= now
-        stuck = payment.receipt_status == "sending" and now - payment.updated_at > STUCK_SENDING
+        stuck = payment.receipt_status == "sending" and (
+            force or now - payment.updated_at > STUCK_SENDING)
         if payment.receipt_status in ("none", "unsent") and (force or due) or stuck:
             if send_receipt(payment, retry=True):
                 outcome["receipts sent"] += 1

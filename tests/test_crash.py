@@ -1,0 +1,253 @@
+"""Crash safety: the portal runs as a real server process, which the test kills with SIGKILL at
+each point of the visit and restarts. After the customer returns and/or reconcile runs there is
+exactly one PIMS payment for each charge, and none without one."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from cpp.payments import states
+from cpp.payments.ledger import Ledger, utcnow
+from cpp.sandbox import faults
+from cpp.sandbox.mailbox import MailboxHandler, MailboxStore
+
+from .conftest import TEST_CREDENTIALS
+from .live import free_port
+from .test_payments import APPROVE
+from .visitor import Visitor
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+
+
+class PortalProcess:
+    """`python app.py` with a production configuration in the environment."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.port = int(env["CPP_PUBLIC_URL"].rsplit(":", 1)[1])
+        self.url = env["CPP_PUBLIC_URL"]
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)],
+                                        cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/login", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("portal did not start")
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def cli(self, *args) -> str:
+        result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "cpp", *args],
+                                cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+
+class StallingSmtpHandler(MailboxHandler):
+    """Holds the first `stall` messages without accepting them, like a wedged mail server."""
+
+    def __init__(self, store, stall: int):
+        super().__init__(store)
+        self.stall = stall
+        self.reached = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.stall > 0:
+            self.stall -= 1
+            self.reached.set()
+            await asyncio.sleep(4)
+            return "451 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def crash_env(sandbox, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    store = MailboxStore(str(tmp_path / "mail.sqlite3"))
+    handler = StallingSmtpHandler(store, stall=0)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CPP_SECRET_KEY": "test-secret-key-not-for-production",
+        "CPP_PUBLIC_URL": f"http://127.0.0.1:{free_port()}",
+        "CPP_DATABASE": str(tmp_path / "ledger.sqlite3"),
+        "CPP_PIMS_URL": sandbox.pims_url,
+        "CPP_PIMS_USERNAME": TEST_CREDENTIALS["SANDBOX_PIMS_USERNAME"],
+        "CPP_PIMS_PASSWORD": TEST_CREDENTIALS["SANDBOX_PIMS_PASSWORD"],
+        "CPP_CAYAN_MERCHANT_NAME": TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_NAME"],
+        "CPP_CAYAN_MERCHANT_SITE_ID": TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_SITE_ID"],
+        "CPP_CAYAN_MERCHANT_KEY": TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_KEY"],
+        "CPP_CAYAN_TRANSPORT_URL": sandbox.url + "/sandbox/cayan/transport",
+        "CPP_CAYAN_TRANSPORTWEB_URL": sandbox.url + "/sandbox/cayan/transportweb.aspx",
+        "CPP_CAYAN_REPORTING_URL": sandbox.url + "/sandbox/cayan/reporting",
+        "CPP_CAYAN_CREDIT_URL": sandbox.url + "/sandbox/cayan/credit",
+        # short timeouts keep a dead process's posting lease short (2 * 2 + 5 seconds)
+        "CPP_PIMS_TIMEOUT": "2", "CPP_CAYAN_TIMEOUT": "2", "CPP_MAIL_TIMEOUT": "6",
+        "CPP_MAIL_SERVER": "127.0.0.1", "CPP_MAIL_PORT": str(controller.port),
+        "CPP_MAIL_DEFAULT_SENDER": "billing@shop.example",
+    }
+    portal = PortalProcess(env).start()
+    yield portal, Ledger(env["CPP_DATABASE"]), handler, store
+    if portal.process.poll() is None:
+        portal.process.terminate()
+        portal.process.wait(timeout=10)
+    controller.stop()
+
+
+def in_background(function):
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except requests.RequestException as exc:
+            outcome["error"] = exc
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def kill_when(portal, reached) -> None:
+    deadline = time.monotonic() + 10
+    while not reached():
+        assert time.monotonic() < deadline, "the request never reached the crash point"
+        time.sleep(0.01)
+    portal.kill()
+
+
+def called(service, operation, times=1):
+    return lambda: faults.calls[(service, operation)] >= times
+
+
+def wait_for_leases_to_lapse(ledger: Ledger) -> None:
+    deadline = time.monotonic() + 15
+    while any(p.lease_until and p.lease_until > utcnow() for p in ledger.find()):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def assert_exactly_one_posting(sandbox, ledger: Ledger) -> None:
+    approved = [t for t in sandbox.cayan.all_transactions()
+                if t["transaction_type"] == 1 and t["approval_status"] == "APPROVED"
+                and not t["voided"]]
+    pims = sandbox.pims.all_payments()
+    assert len(approved) == 1, approved
+    assert len(pims) == 1, pims
+    [payment] = [p for p in ledger.find() if p.state == states.POSTED]
+    assert pims[0]["reference"] == payment.reference
+    assert pims[0]["amount_cents"] == approved[0]["amount_cents"]
+    assert approved[0]["merchant_transaction_id"] == payment.transaction_id
+
+
+def pay_and_return(visitor: Visitor, card_page: str) -> None:
+    visitor.follow(visitor.card_page(card_page, APPROVE))
+
+
+@pytest.mark.parametrize("answer", ["before", "after"])
+def test_killed_while_staging(crash_env, sandbox, answer):
+    """Killed before Cayan answered CreateTransaction (work done or not)."""
+    portal, ledger, _, _ = crash_env
+    visitor = Visitor(portal.url)
+    visitor.login("M-1000")
+    choices = visitor.invoice_choices()
+    faults.arm(faults.Fault("transport", "CreateTransaction", mode="hang", when=answer, seconds=1.5))
+    thread, outcome = in_background(lambda: visitor.pay_bill([choices["INV-10244"]]))
+    kill_when(portal, called("transport", "CreateTransaction"))
+    thread.join(10)
+    assert "error" in outcome  # the customer's browser saw the connection drop
+    portal.start()
+    [stuck] = ledger.find()
+    assert stuck.state == states.NEW
+    portal.cli("reconcile", "--all")  # staff, or the scheduled job
+    assert ledger.get(stuck.reference).state == states.EXPIRED
+    visitor.get("/invoices")
+    pay_and_return(visitor, visitor.pay(["INV-10244"]))
+    assert_exactly_one_posting(sandbox, ledger)
+
+
+def test_killed_while_the_customer_is_on_the_card_page(crash_env, sandbox):
+    portal, ledger, _, _ = crash_env
+    visitor = Visitor(portal.url)
+    visitor.login("M-1000")
+    card_page = visitor.pay(["INV-10244"])
+    portal.kill()
+    back = visitor.card_page(card_page, APPROVE)  # Cayan charges; the portal is down
+    with pytest.raises(requests.ConnectionError):
+        visitor.follow(back)
+    portal.start()
+    visitor.follow(back)  # the customer tries again
+    assert_exactly_one_posting(sandbox, ledger)
+
+
+def test_killed_after_approval_before_posting(crash_env, sandbox):
+    portal, ledger, _, _ = crash_env
+    visitor = Visitor(portal.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when="before", seconds=1.5))
+    thread, _ = in_background(lambda: visitor.follow(back))
+    kill_when(portal, called("pims", "ApplyPayment"))
+    thread.join(10)
+    assert ledger.find()[0].state == states.APPROVED
+    assert sandbox.pims.all_payments() == []
+    portal.start()
+    wait_for_leases_to_lapse(ledger)
+    portal.cli("reconcile", "--all")
+    assert_exactly_one_posting(sandbox, ledger)
+
+
+def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox):
+    portal, ledger, _, _ = crash_env
+    visitor = Visitor(portal.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when="after", seconds=1.5))
+    thread, _ = in_background(lambda: visitor.follow(back))
+    kill_when(portal, called("pims", "ApplyPayment"))
+    thread.join(10)
+    assert len(sandbox.pims.all_payments()) == 1  # PIMS applied it; the portal never heard
+    portal.start()
+    wait_for_leases_to_lapse(ledger)
+    visitor.follow(back)  # the customer comes back, then the job runs
+    portal.cli("reconcile", "--all")
+    assert faults.calls[("pims", "ApplyPayment")] == 1  # GetPayment found it: not applied again
+    assert_exactly_one_posting(sandbox, ledger)
+
+
+def test_killed_after_posting_before_the_receipt(crash_env, sandbox):
+    portal, ledger, handler, mailbox = crash_env
+    handler.stall = 1
+    visitor = Visitor(portal.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    thread, _ = in_background(lambda: visitor.follow(back))
+    kill_when(portal, handler.reached.is_set)
+    thread.join(10)
+    [payment] = ledger.find()
+    assert payment.state == states.POSTED and payment.receipt_status == "sending"
+    portal.start()
+    portal.cli("reconcile", "--all")
+    assert ledger.find()[0].receipt_status == "sent"
+    assert len(mailbox.messages()) == 1
+    assert_exactly_one_posting(sandbox, ledger)
