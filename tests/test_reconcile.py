@@ -160,3 +160,15 @@ def test_result_page_after_reconcile_shows_success(portal, visitor):
     reference = only_payment(portal).reference
     assert "Thank you! Your payment was successful" in text_of(
         visitor.get(f"/payments/{reference}").text)
+
+
+def test_pay_bill_again_after_paying_in_a_closed_tab_is_told_it_is_paid(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)  # paid; the tab was closed
+    response = visitor.pay_bill(["INV-10244|19900"])
+    assert response.headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    assert "You have already paid this invoice" in text and "Please don't pay again" in text
+    assert "INV-10244" not in visitor.invoice_choices()  # and it was posted meanwhile
+    assert only_payment(portal).state == states.POSTED
+    assert len(sandbox.pims.all_payments()) == 1

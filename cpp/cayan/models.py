@@ -7,6 +7,7 @@ from decimal import Decimal
 CARD_TYPES = {1: "American Express", 2: "Discover", 3: "Mastercard", 4: "Visa", 5: "Debit",
               6: "Gift card", 7: "EBT", 8: "JCB", 9: "Diners Club"}
 SALE = 1
+VOID = 3  # MerchantWare's TransactionType for a void
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ import hmac
 import logging
 import re
 import time
+from dataclasses import replace
 from urllib.parse import quote
 
 from flask import current_app, url_for
 
 from ..cayan.client import get_cayan
-from ..cayan.models import SALE, CayanError, CayanTransaction, CayanUnavailable
+from ..cayan.models import SALE, VOID, CayanError, CayanTransaction, CayanUnavailable
 from ..formatting import money
 from ..money import to_cents
 from ..pims.client import get_pims
@@ -140,8 +141,18 @@ def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
         holders = [get_ledger().get(h.reference) for h in holders]
     for holder in holders:
         if holder.state == states.STAGED and set(holder.invoice_numbers) == picked:
-            audit.info("payment %s resumed", holder.reference)
-            return card_page_url(holder.transport_key)
+            # The customer may have paid it already and never come back: ask Cayan first.
+            settle_staged(holder, browser_status=None)
+            holder = complete(get_ledger().get(holder.reference))
+            if holder.state == states.STAGED:
+                audit.info("payment %s resumed", holder.reference)
+                return card_page_url(holder.transport_key)
+            if holder.state in states.NOTHING_CHARGED:
+                raise Refused("Your earlier payment for these invoices was not completed, "
+                              "and nothing was charged. Please press Pay Bill again.")
+            raise Refused(f"You have already paid {'these invoices' if len(picked) > 1 else 'this invoice'} "
+                          f"(payment reference {holder.reference}); it is being applied to "
+                          "your account. Please don't pay again.")
     busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
     holder = holders[0]
     if holder.state == states.STAGED:
@@ -297,20 +308,27 @@ def record_approval(payment: Payment, sale: CayanTransaction) -> None:
                              f"Cayan Reporting: APPROVED {sale.amount}", **fields):
             audit.info("payment %s approved by Cayan: %s", payment.reference, sale.amount)
         return
-    states.transition(
+    if states.transition(
         ledger, payment.id, states.STAGED, states.MISMATCH,
         f"Cayan approved {sale.amount} but {payment.amount} was staged: voiding",
         failure_reason="approved for a different amount", **fields,
-    )
-    log.error("payment %s approved for %s, staged %s: voiding", payment.reference, sale.amount,
-              payment.amount)
+    ):
+        log.error("payment %s approved for %s, staged %s: voiding", payment.reference,
+                  sale.amount, payment.amount)
 
 
 def void_mismatch(payment: Payment) -> None:
     ledger = get_ledger()
     attempt = record_attempt(payment, "voiding the wrong-amount charge")
     try:
+        # An earlier void may have gone through with its answer lost: Cayan refuses a second.
+        if attempt > 1 and already_voided(payment):
+            states.transition(ledger, payment.id, (states.MISMATCH, states.NEEDS_ATTENTION),
+                              states.VOIDED, "Cayan Reporting shows the charge already voided")
+            return
         result = get_cayan().void(payment.cayan_token, payment.transaction_id)
+        if not result.approved and already_voided(payment):
+            result = replace(result, approved=True)
     except (CayanUnavailable, CayanError) as exc:
         give_up_or_retry(payment, attempt, f"void failed: {exc}")
         return
@@ -320,6 +338,11 @@ def void_mismatch(payment: Payment) -> None:
     else:
         needs_attention(payment, f"Cayan refused the void: {result.message}",
                         f"void refused: {result.message}")
+
+
+def already_voided(payment: Payment) -> bool:
+    rows = get_cayan().transactions_by_transaction_id(payment.transaction_id)
+    return any(row.transaction_type == VOID and row.approved for row in rows)
 
 
 def post_to_pims(payment: Payment) -> None:
