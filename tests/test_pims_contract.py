@@ -186,3 +186,10 @@ def test_lost_answer_after_apply_can_be_checked_with_get_payment(pims, sandbox):
     assert pims.get_payment("REF00007") is not None  # the work was done; only the answer was lost
     _, already = pims.apply_payment(payment("REF00007", "M-1000", ("INV-10266", "425.75")))
     assert already is True and len(sandbox.pims.all_payments()) == 1
+
+
+def test_dropped_connection_after_the_work_is_unavailable_and_the_work_stays_done(pims, sandbox):
+    faults.arm(faults.Fault("pims", "ApplyPayment", mode="drop", when="after"))
+    with pytest.raises(PimsUnavailable):
+        pims.apply_payment(payment("REF00008", "M-1000", ("INV-10231", "289.99")))
+    assert pims.get_payment("REF00008") is not None

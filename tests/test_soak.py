@@ -29,12 +29,13 @@ CUSTOMERS = 60
 INVOICES_EACH = 12
 PAYMENTS = int(os.environ.get("CPP_SOAK_PAYMENTS", "220"))
 FAULT_STEPS = [  # (service, operation, modes)
-    ("transport", "CreateTransaction", ("fault", "hang", "malformed", "http500")),
-    ("reporting", "TransactionsByTransactionId", ("fault", "hang", "malformed", "http500")),
-    ("pims", "ApplyPayment", ("fault", "hang", "malformed", "http500")),
-    ("pims", "GetPayment", ("fault", "hang")),
-    ("pims", "GetOpenInvoices", ("fault", "http500")),
-    ("credit", "Void", ("fault", "hang", "http500")),
+    ("transport", "CreateTransaction", ("fault", "hang", "malformed", "http500", "drop")),
+    ("reporting", "TransactionsByTransactionId", ("fault", "hang", "malformed", "http500", "drop")),
+    ("pims", "ApplyPayment", ("fault", "hang", "malformed", "http500", "drop")),
+    ("pims", "GetPayment", ("fault", "hang", "drop")),
+    ("pims", "GetOpenInvoices", ("fault", "http500", "drop")),
+    ("pims", "AuthenticateCustomer", ("fault", "drop")),
+    ("credit", "Void", ("fault", "hang", "http500", "drop")),
 ]
 
 

@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-MODES = ("fault", "hang", "malformed", "http500")
+MODES = ("fault", "hang", "malformed", "http500", "drop")
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +109,12 @@ def dispatch(service: str, namespace: str, schema: etree.XMLSchema,
 
 
 def injected(fault) -> Response:
+    if fault.mode == "drop":
+        # Close the connection without a word, as a crashed server or a cut cable would.
+        connection = request.environ.get("werkzeug.socket")
+        if connection is not None:
+            connection.shutdown(socket.SHUT_RDWR)
+        return xml_response(b"", status=500)
     if fault.mode == "hang":
         time.sleep(fault.seconds)
         return xml_response(b"", status=504)
