@@ -86,8 +86,21 @@ MAIL_REPLY_TO = None
 MAIL_TIMEOUT = 10.0
 
 # --- Sessions and limits ---------------------------------------------------------------------
-# Minutes of inactivity after which a customer is logged out.
+# Minutes of inactivity after which a customer is logged out, and the longest a login lasts.
 SESSION_IDLE_MINUTES = 15
+SESSION_MAX_HOURS = 8
+# Failed logins allowed per account (after which it is locked for the rest of the window) and
+# per client address. Both give the same message whether or not the account exists.
+LOGIN_ACCOUNT_LIMIT = "5 per 15 minutes"
+LOGIN_ADDRESS_LIMIT = "20 per 15 minutes"
+# Where those counts live: "memory://" for a single process; with several processes (gunicorn
+# workers) use a shared store such as "redis://localhost:6379" (pip install redis).
+RATELIMIT_STORAGE_URI = "memory://"
+# How many reverse proxies (IIS, nginx) stand in front of the portal. Their X-Forwarded-For and
+# X-Forwarded-Proto headers are trusted only when this is set. 0: no proxy.
+TRUSTED_PROXIES = 0
+# Redirect every plain-HTTP request to PUBLIC_URL's https:// address.
+FORCE_HTTPS = False
 # Largest request body accepted, in bytes.
 MAX_CONTENT_LENGTH = 65536
 # Sites allowed to show the portal in a frame (your own website), e.g.

@@ -12,13 +12,13 @@ from .cayan import client as cayan_client
 from .cli import register_commands
 from .config import ConfigError, load_config
 from .errors import register_errorhandlers
-from .extensions import csrf, login_manager, mail
+from .extensions import csrf, limiter, login_manager, mail
 from .formatting import register_template_helpers
 from .headers import register_security_headers
 from .logging_setup import configure_logging
 from .payments import ledger
-from .payments.reconcile import start_background as start_reconciler
 from .payments import routes as payment_routes
+from .payments.reconcile import start_background as start_reconciler
 from .pims import client as pims_client
 
 __all__ = ["create_app", "ConfigError"]
@@ -50,6 +50,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to see your invoices."
     login_manager.login_message_category = "info"
     mail.init_app(app)
+    limiter.init_app(app)
     pims_client.init_app(app)
     cayan_client.init_app(app)
     ledger.init_app(app)

@@ -5,6 +5,7 @@ is configured, so a shop that configures either can never end up talking to the 
 """
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import secrets
@@ -58,6 +59,16 @@ DEFAULTS: dict[str, object] = {
     "MAIL_SUPPRESS_SEND": False,
     # Sessions
     "SESSION_IDLE_MINUTES": 15,
+    "SESSION_MAX_HOURS": 8,
+    # Failed logins: per account (then the account is locked for the rest of the window) and
+    # per client address. Flask-Limiter's syntax.
+    "LOGIN_ACCOUNT_LIMIT": "5 per 15 minutes",
+    "LOGIN_ADDRESS_LIMIT": "20 per 15 minutes",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    # Number of reverse proxies (IIS, nginx) in front of the portal whose X-Forwarded-For and
+    # X-Forwarded-Proto headers are trusted. 0: none, use the connection itself.
+    "TRUSTED_PROXIES": 0,
+    "FORCE_HTTPS": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 64 * 1024,
@@ -118,6 +129,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config["DATABASE"] = os.path.join(app.instance_path, "cpp.sqlite3")
     decide_mode(app)
     check_config(app)
+    # The session cookie only travels over HTTPS when the portal is served over HTTPS.
+    app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_URL"]).lower().startswith("https://")
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=app.config["SESSION_MAX_HOURS"])
 
 
 def is_demo_configuration(config) -> bool:

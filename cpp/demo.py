@@ -14,7 +14,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
     args = parser.parse_args(argv)
-    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    # Comparing, not binding: a wildcard listen address is shown as the local one.
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
     # In demo mode links and the sandbox card page's return address follow the chosen port.
     os.environ.setdefault("CPP_PUBLIC_URL", f"http://{shown_host}:{args.port}")
     try:

@@ -3,11 +3,26 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, request
+from flask import Flask, redirect, request
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def register_security_headers(app: Flask) -> None:
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Only then are X-Forwarded-For/-Proto believed: the client address (for login limits
+        # and logs) and whether the customer's connection was HTTPS.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
+    @app.before_request
+    def force_https():
+        if app.config.get("FORCE_HTTPS") and not request.is_secure:
+            public = urlsplit(app.config["PUBLIC_URL"])
+            target = f"https://{public.netloc}{request.full_path if request.query_string else request.path}"
+            return redirect(target, 308)
+        return None
+
     @app.after_request
     def add_headers(response):
         embedders = " ".join(app.config.get("EMBED_ALLOWED_ORIGINS") or ()) or "'none'"

@@ -13,8 +13,22 @@ import requests
 from zeep import Client, Settings
 from zeep.transports import Transport
 
-# At DEBUG zeep's transport logs whole SOAP envelopes: passwords, merchant keys.
-logging.getLogger("zeep.transports").setLevel(logging.WARNING)
+
+class DropSoapBodies(logging.Filter):
+    """zeep's transport logs whole SOAP envelopes (passwords, merchant keys) at DEBUG.
+
+    Pinning its level is not enough: anyone turning on DEBUG logging would undo it. The filter
+    sits on the logger itself and drops those records whatever the level is set to.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+_transport_log = logging.getLogger("zeep.transports")
+_transport_log.setLevel(logging.WARNING)
+if not any(isinstance(f, DropSoapBodies) for f in _transport_log.filters):
+    _transport_log.addFilter(DropSoapBodies())
 
 CONNECT_TIMEOUT = 5.0
 

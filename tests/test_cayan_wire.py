@@ -13,7 +13,13 @@ import requests
 from lxml import etree
 from zeep import Client, Settings
 
-from cpp.cayan.client import CREDIT_BINDING, REPORTING_BINDING, TRANSPORT_BINDING, WSDL_DIR, transport_request
+from cpp.cayan.client import (
+    CREDIT_BINDING,
+    REPORTING_BINDING,
+    TRANSPORT_BINDING,
+    WSDL_DIR,
+    transport_request,
+)
 from cpp.sandbox.soap import SAFE_PARSER, SOAP11, schema_from_wsdl
 
 from .conftest import REFERENCE_CAYAN, TEST_CREDENTIALS

@@ -36,7 +36,7 @@ def payment(reference: str, customer: str, *allocations: tuple[str, str]) -> Pay
     return PaymentToApply(
         reference=reference, customer_code=customer,
         allocations=tuple(Allocation(number, Decimal(amount)) for number, amount in allocations),
-        paid_at=dt.datetime(2026, 11, 27, 15, 30, tzinfo=dt.timezone.utc), card_type="Visa",
+        paid_at=dt.datetime(2026, 11, 27, 15, 30, tzinfo=dt.UTC), card_type="Visa",
         card_last4="0026", authorization_code="123456", cayan_token="600001",
     )
 

@@ -61,7 +61,7 @@ def test_a_stale_payment_that_was_paid_is_completed_not_expired(make_portal, san
     visitor.login("M-1000")
     visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)  # paid, tab closed
     app.config["PAYMENT_TIMEOUT"] = 0
-    response = visitor.pay_bill([f"INV-10244|19900"])
+    response = visitor.pay_bill(["INV-10244|19900"])
     assert response.status_code == 303
     [payment] = app.extensions["ledger"].find()
     assert payment.state == states.APPROVED or payment.state == states.POSTED

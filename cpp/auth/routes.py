@@ -4,9 +4,20 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
+from ..extensions import limiter
 from ..pims.client import get_pims
 from ..pims.models import AccountDisabled, InvalidCredentials
 from .forms import LoginForm
@@ -16,10 +27,33 @@ bp = Blueprint("auth", __name__)
 audit = logging.getLogger("cpp.audit")
 
 WRONG_CREDENTIALS = "The account number or password is incorrect."
-DISABLED = ("This account can't be used to pay online. Please call the shop and we'll sort it out.")
+DISABLED = "This account can't be used to pay online. Please call the shop and we'll sort it out."
+# The same words whether the account exists or not, and whichever limit was hit.
+LOCKED = ("For your security, logging in is paused after several unsuccessful tries. "
+          "Please wait 15 minutes and try again, or call the shop.")
+
+
+def failed_login(response) -> bool:
+    """Only wrong credentials count towards a lockout, not typos caught by the form."""
+    return bool(g.get("login_failed"))
+
+
+def account_key() -> str:
+    return "account:" + (request.form.get("account") or "").strip().upper()[:40]
+
+
+def account_limit() -> str:
+    return current_app.config["LOGIN_ACCOUNT_LIMIT"]
+
+
+def address_limit() -> str:
+    return current_app.config["LOGIN_ADDRESS_LIMIT"]
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(address_limit, methods=["POST"], deduct_when=failed_login, scope="login-address")
+@limiter.limit(account_limit, key_func=account_key, methods=["POST"], deduct_when=failed_login,
+               scope="login-account")
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("invoices.index"))
@@ -32,7 +66,8 @@ def login():
         try:
             customer = get_pims().authenticate_customer(account, form.password.data)
         except InvalidCredentials:
-            audit.info("login failed for account %s", account)
+            audit.info("login failed for account %s from %s", account, request.remote_addr)
+            g.login_failed = True
             error = WRONG_CREDENTIALS
         except AccountDisabled:
             audit.info("login refused: account %s is disabled", account)
@@ -63,3 +98,8 @@ def safe_next(target: str | None) -> str | None:
             or "\\" in target or any(ord(ch) < 32 for ch in target):
         return None
     return target
+
+
+def locked_out_page():
+    audit.warning("login locked out: account %s from %s", account_key(), request.remote_addr)
+    return render_template("auth/login.html", form=LoginForm(), error=LOCKED), 429

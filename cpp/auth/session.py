@@ -13,8 +13,6 @@ from flask_login import UserMixin, login_user, logout_user
 
 from ..pims.models import Customer
 
-ABSOLUTE_LIFETIME_SECONDS = 8 * 3600
-
 
 class PortalCustomer(UserMixin):
     def __init__(self, customer: Customer):
@@ -54,8 +52,8 @@ def load_customer(code: str) -> PortalCustomer | None:
         return None
     now = int(time.time())
     idle_limit = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
-    if now - session.get("seen_at", 0) > idle_limit or \
-            now - session.get("login_at", 0) > ABSOLUTE_LIFETIME_SECONDS:
+    max_age = int(current_app.config["SESSION_MAX_HOURS"]) * 3600
+    if now - session.get("seen_at", 0) > idle_limit or now - session.get("login_at", 0) > max_age:
         session.clear()
         session["expired"] = True
         return None

@@ -123,7 +123,7 @@ class Payment:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
@@ -216,13 +216,13 @@ class Ledger:
             clauses.append("customer_code = ?")
             params.append(customer_code)
         if invoice_numbers:
-            clauses.append(
-                "id IN (SELECT payment_id FROM payment_invoices WHERE invoice_number IN "
-                f"({','.join('?' * len(invoice_numbers))}))"
-            )
+            marks = ",".join("?" * len(invoice_numbers))
+            subquery = f"SELECT payment_id FROM payment_invoices WHERE invoice_number IN ({marks})"  # noqa: S608
+            clauses.append(f"id IN ({subquery})")
             params.extend(invoice_numbers)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = f"SELECT * FROM payments {where} ORDER BY id DESC LIMIT ?"
+        # Only "?" placeholders and fixed column names are formatted in; values are bound.
+        sql = f"SELECT * FROM payments {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
         if db is not None:
             return [self._load(db, row) for row in db.execute(sql, (*params, limit)).fetchall()]
         with self.connect() as conn:

@@ -85,7 +85,7 @@ class PimsClient:
             return None
         paid_at = found.PaidAt
         if isinstance(paid_at, dt.datetime) and paid_at.tzinfo is None:
-            paid_at = paid_at.replace(tzinfo=dt.timezone.utc)
+            paid_at = paid_at.replace(tzinfo=dt.UTC)
         return AppliedPayment(
             payment_id=str(found.PaymentId),
             reference=found.PaymentReference,

@@ -189,7 +189,7 @@ def void(operation, header):
     names = ("ApprovalStatus", "Token", "AuthorizationCode", "TransactionDate", "Amount",
              "RemainingCardBalance", "CardNumber", "Cardholder", "CardType", "FsaCard",
              "ReaderEntryMode", "AvsResponse", "CvResponse", "ErrorMessage", "ExtraData")
-    result = C.VoidResult(*[C(name, value) for name, value in zip(names, fields)])
+    result = C.VoidResult(*[C(name, value) for name, value in zip(names, fields, strict=True)])
     result.append(random_extra(CREDIT_NS))
     return C.VoidResponse(result)
 

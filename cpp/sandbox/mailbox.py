@@ -43,7 +43,7 @@ class MailboxStore:
             db.execute(
                 "INSERT INTO messages (received_at, mail_from, rcpt_to, sender, reply_to, subject,"
                 " text, html) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (dt.datetime.now(dt.timezone.utc).isoformat(), mail_from, ", ".join(rcpt_to),
+                (dt.datetime.now(dt.UTC).isoformat(), mail_from, ", ".join(rcpt_to),
                  str(message.get("From", "")), str(message.get("Reply-To", "")),
                  str(message.get("Subject", "")),
                  text_part.get_content() if text_part else "",

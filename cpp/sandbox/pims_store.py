@@ -83,7 +83,8 @@ class PimsStore:
     def add_customer(self, db, code, password, name, email, location, disabled=False):
         db.execute(
             "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?)",
-            (code, generate_password_hash(password, method=HASH_METHOD), name, email, location, int(disabled)),
+            (code, generate_password_hash(password, method=HASH_METHOD), name, email, location,
+             int(disabled)),
         )
 
     def add_invoice(self, db, number, customer_code, date, due_date, location, reference,
@@ -152,7 +153,7 @@ class PimsStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (reference, customer_code, total, card_type, card_last4, authorization_code,
                  cayan_token, paid_at.isoformat(),
-                 dt.datetime.now(dt.timezone.utc).isoformat()),
+                 dt.datetime.now(dt.UTC).isoformat()),
             )
             new_id = cursor.lastrowid
             for number, amount in allocations:

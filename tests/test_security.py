@@ -1,0 +1,242 @@
+"""What a public payment page is attacked with, and that each attack fails."""
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from .conftest import TEST_CREDENTIALS
+from .test_payments import APPROVE, only_payment
+from .visitor import Visitor, text_of
+
+
+def page_text(response) -> str:
+    return text_of(response.get_data(as_text=True))
+
+
+# -- CSRF -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def csrf_client(make_app):
+    return make_app().test_client()  # CSRF on, as in production
+
+
+@pytest.mark.parametrize("path,data", [
+    ("/login", {"account": "M-1000", "password": "demo"}),
+    ("/logout", {}),
+    ("/pay", {"invoice": "INV-10244|19900"}),
+])
+def test_state_changing_requests_need_a_csrf_token(csrf_client, path, data):
+    response = csrf_client.post(path, data=data)
+    assert response.status_code == 400
+    assert "This page has expired" in page_text(response)
+
+
+def test_a_token_from_another_session_is_refused(make_app):
+    app = make_app()
+    attacker, victim = app.test_client(), app.test_client()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"',
+                      attacker.get("/login").get_data(as_text=True)).group(1)
+    response = victim.post("/login", data={"csrf_token": token, "account": "M-1000",
+                                           "password": "demo"})
+    assert response.status_code == 400
+
+
+# -- Sessions -------------------------------------------------------------------------------------
+
+def session_cookie(response) -> str:
+    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+
+
+def test_session_cookie_flags_over_http(client):
+    cookie = session_cookie(client.post("/login", data={"account": "M-1000", "password": "demo"}))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_session_cookie_is_secure_when_served_over_https(make_app):
+    app = make_app(WTF_CSRF_ENABLED=False, PUBLIC_URL="https://pay.shop.example")
+    client = app.test_client()
+    response = client.post("/login", data={"account": "M-1000", "password": "demo"},
+                           base_url="https://pay.shop.example")
+    assert "Secure" in session_cookie(response)
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_session_is_renewed_at_login(client):
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    client.post("/login", data={"account": "M-1000", "password": "demo"})
+    with client.session_transaction() as session:
+        assert "planted" not in session and session["customer"]["code"] == "M-1000"
+
+
+def test_idle_session_is_logged_out(logged_in):
+    with logged_in.session_transaction() as session:
+        session["seen_at"] -= 16 * 60
+    response = logged_in.get("/invoices")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert "logged out after a period of inactivity" in page_text(logged_in.get("/login"))
+
+
+def test_session_has_an_absolute_lifetime(logged_in):
+    with logged_in.session_transaction() as session:
+        session["login_at"] -= 9 * 3600  # active all along, but logged in too long ago
+    assert logged_in.get("/invoices").status_code == 302
+
+
+def test_logout_clears_the_session(logged_in):
+    logged_in.post("/logout")
+    with logged_in.session_transaction() as session:
+        assert "customer" not in session and "login_at" not in session
+
+
+# -- Brute force ----------------------------------------------------------------------------------
+
+def fail_login(client, account, address="198.51.100.7", password="wrong"):
+    return client.post("/login", data={"account": account, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+@pytest.mark.parametrize("account", ["M-1000", "NO-SUCH-ACCOUNT"])
+def test_an_account_locks_after_five_failures_with_the_same_words_either_way(client, account):
+    for _ in range(5):
+        assert fail_login(client, account).status_code == 400
+    locked = fail_login(client, account, password="demo")  # even the right password now
+    assert locked.status_code == 429
+    assert "logging in is paused after several unsuccessful tries" in page_text(locked)
+    assert "Jordan" not in page_text(locked)
+    assert fail_login(client, "M-1001", password="demo").status_code == 303  # others unaffected
+
+
+def test_one_address_trying_many_accounts_is_throttled(make_app):
+    client = make_app(WTF_CSRF_ENABLED=False, LOGIN_ADDRESS_LIMIT="6 per 15 minutes").test_client()
+    for number in range(6):
+        assert fail_login(client, f"X-{number}").status_code == 400
+    assert fail_login(client, "X-99").status_code == 429
+    assert fail_login(client, "M-1000", address="192.0.2.44", password="demo").status_code == 303
+
+
+def test_successful_logins_do_not_count(client):
+    for _ in range(8):
+        assert fail_login(client, "M-1000", password="demo").status_code == 303
+        client.post("/logout")
+
+
+# -- Response headers -----------------------------------------------------------------------------
+
+def test_security_headers_on_every_response(client):
+    for path in ("/login", "/no-such-page", "/static/css/portal.css"):
+        with client.get(path) as response:
+            csp = response.headers["Content-Security-Policy"]
+            assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert response.headers["Referrer-Policy"] == "no-referrer"
+            assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
+
+
+def test_embedding_sites_can_be_allowed(make_app):
+    app = make_app(EMBED_ALLOWED_ORIGINS=["https://www.shop.example"])
+    csp = app.test_client().get("/login").headers["Content-Security-Policy"]
+    assert "frame-ancestors https://www.shop.example" in csp
+
+
+def test_pages_behind_login_and_the_return_are_not_cached(logged_in):
+    assert logged_in.get("/invoices").headers["Cache-Control"] == "no-store"
+    response = logged_in.get("/pay/return?ref=ZZZZZZZZ&ValidationKey=x")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_forwarded_headers_are_ignored_without_trusted_proxies(client):
+    response = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_trusted_proxy_tells_the_portal_the_customer_used_https(make_app):
+    client = make_app(TRUSTED_PROXIES=1).test_client()
+    response = client.get("/login", headers={"X-Forwarded-Proto": "https",
+                                             "X-Forwarded-For": "203.0.113.9"})
+    assert "Strict-Transport-Security" in response.headers
+
+
+def test_force_https_redirects_to_public_url_whatever_the_host_header(make_app):
+    client = make_app(FORCE_HTTPS=True, PUBLIC_URL="https://pay.shop.example").test_client()
+    response = client.get("/invoices?x=1", headers={"Host": "evil.example"})
+    assert response.status_code == 308
+    assert response.headers["Location"] == "https://pay.shop.example/invoices?x=1"
+
+
+def test_request_bodies_over_the_limit_are_refused(client):
+    response = client.post("/login", data={"account": "M-1000", "password": "x" * 70_000})
+    assert response.status_code == 413 and "Traceback" not in page_text(response)
+
+
+# -- Access: every route, with another customer's numbers, references and keys -------------------
+
+def test_no_route_shows_or_pays_another_customers_things(portal, sandbox):
+    app, server = portal
+    owner = Visitor(server.url)
+    owner.login("M-1000")
+    back = owner.card_page(owner.pay(["INV-10244"]), APPROVE)
+    owner.follow(back)
+    reference = only_payment(portal).reference
+    intruder = Visitor(server.url)
+    intruder.login("M-1001")
+    routed = {rule.rule for rule in app.url_map.iter_rules()}
+    assert routed == {"/", "/login", "/logout", "/invoices", "/pay", "/pay/return",
+                      "/payments/<reference>", "/payments/<reference>/receipt",
+                      "/static/<path:filename>"}
+    for path in (f"/payments/{reference}", f"/payments/{reference}/receipt",
+                 back.replace(server.url, "")):
+        response = intruder.get(path)
+        assert response.status_code == 404, path
+        assert "INV-10244" not in response.text and "Jordan" not in response.text
+    assert "INV-10244" not in intruder.get("/invoices").text
+    intruder.get("/invoices")
+    response = intruder.pay_bill(["INV-10252|34750"])  # M-1000's invoice, with its real balance
+    assert response.headers["Location"] == "/invoices"
+    assert "is no longer open on your account" in text_of(intruder.get("/invoices").text)
+    assert len(app.extensions["ledger"].find()) == 1
+
+
+# -- Secrets --------------------------------------------------------------------------------------
+
+def test_secrets_never_reach_logs_or_pages(portal, sandbox, caplog):
+    app, server = portal
+    with sandbox.pims.transaction() as db:
+        sandbox.pims.add_customer(db, "M-7777", "Very-Secret-Customer-Pass-42", "Secret Tester",
+                                  "secret@example.com", "MAIN")
+    caplog.set_level(logging.DEBUG)
+    for name in ("zeep", "zeep.transports", "urllib3", "werkzeug", "cpp"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        visitor = Visitor(server.url)
+        visitor.login("M-7777", "wrong-password-also-secret")
+        visitor.login("M-7777", "Very-Secret-Customer-Pass-42")
+        pages = [visitor.last.text]
+        visitor = Visitor(server.url)
+        visitor.login("M-1000")
+        back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+        pages.append(visitor.follow(back).text)
+        pages.append(visitor.get("/no-such-page").text)
+        cookie = visitor.session.cookies.get("session")
+    finally:
+        for name in ("zeep", "zeep.transports"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "login: M-7777" in logged  # the capture did work
+    secrets = [TEST_CREDENTIALS["SANDBOX_CAYAN_MERCHANT_KEY"],
+               TEST_CREDENTIALS["SANDBOX_PIMS_PASSWORD"], "Very-Secret-Customer-Pass-42",
+               "wrong-password-also-secret", app.config["SECRET_KEY"], cookie]
+    for secret in secrets:
+        assert secret not in logged
+        assert all(secret not in page for page in pages)
+
+
+def test_error_pages_never_show_exception_text(make_app, closed_port):
+    app = make_app(WTF_CSRF_ENABLED=False, PIMS_URL=f"http://127.0.0.1:{closed_port}/pims")
+    text = page_text(app.test_client().post("/login", data={"account": "M-1000",
+                                                            "password": "demo"}))
+    for leak in ("Traceback", "ConnectionError", "127.0.0.1", "Errno", "zeep"):
+        assert leak not in text
