@@ -205,8 +205,9 @@ def card_page():
         return render_template("sandbox/card_page.html", transport=None,
                                message="This payment link is not valid."), 404
     if transport["used"]:
+        # Like a hosted page reached again with Back: a page that says so, not an error.
         return render_template("sandbox/card_page.html", transport=None,
-                               message="This payment has already been processed."), 409
+                               message="This payment has already been processed.")
     amount = from_cents(transport["amount_cents"])
     if request.method == "GET" or request.form.get("action") not in ("process", "cancel"):
         return render_template("sandbox/card_page.html", transport=transport, amount=amount,

@@ -1,0 +1,283 @@
+"""The visit in a real browser (Debian's Chromium driven by Playwright), at a phone and a desktop
+viewport: what customers do, with the mouse and with the keyboard alone, checked by axe-core.
+
+Screenshots of every step go to artifacts/screenshots/<viewport>/ for review."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cpp import create_app
+
+from .live import LiveServer, free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not os.environ.get("CI"):  # on a developer's machine without a browser, skip; in CI, fail
+    pytest.importorskip("playwright.sync_api")
+    pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason="Debian's chromium is not installed (apt-get install chromium)")
+from playwright import sync_api as playwright_api  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
+APPROVE, DECLINE = "4012000033330026", "4000300011112220"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo(tmp_path):
+    port = free_port()
+    app = create_app({"PUBLIC_URL": f"http://127.0.0.1:{port}", "TESTING": True,
+                      "SANDBOX_DATA_DIR": str(tmp_path / "sandbox"),
+                      "DATABASE": str(tmp_path / "ledger.sqlite3")})
+    server = LiveServer(app, port)
+    yield app, server
+    server.stop()
+    app.extensions["sandbox_smtp"].stop()
+
+
+class Customer:
+    """One browser tab, watched: console errors, foreign requests, accessibility, screenshots."""
+
+    def __init__(self, page, base: str, viewport: str, name: str):
+        self.page, self.base = page, base
+        self.shots = ARTIFACTS / viewport / name
+        shutil.rmtree(self.shots, ignore_errors=True)
+        self.shots.mkdir(parents=True)
+        self.step = 0
+        self.problems: list[str] = []
+        self.foreign: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
+        page.on("pageerror", lambda e: self.problems.append(str(e)))
+        page.on("request", lambda r: None if r.url.startswith(base) else self.foreign.append(r.url))
+        # axe-core is served as if from the portal, so the page's CSP allows it unchanged.
+        page.route(f"{base}/__axe.js", lambda route: route.fulfill(
+            path=str(AXE), content_type="application/javascript"))
+
+    def goto(self, path: str):
+        self.page.goto(self.base + path)
+
+    def check(self, label: str, status: int = 200) -> None:
+        """Every page of the visit: a screenshot, no console errors, no serious axe findings.
+
+        An error page's own status is reported by Chromium as a console error; only that one is
+        expected, and only on a page that is meant to carry it.
+        """
+        if status != 200:
+            expected = f"status of {status}"
+            self.problems[:] = [p for p in self.problems if expected not in p]
+        self.step += 1
+        self.page.wait_for_load_state("load")
+        self.page.screenshot(path=str(self.shots / f"{self.step:02d}-{label}.png"), full_page=True)
+        self.page.add_script_tag(url=f"{self.base}/__axe.js")
+        found = self.page.evaluate("""async () => {
+            const result = await axe.run(document, {resultTypes: ['violations']});
+            return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.map(n => n.target).join(' | '));
+        }""")
+        assert not found, f"{label}: {found}"
+        assert not self.problems, f"{label}: console errors {self.problems}"
+        assert not self.foreign, f"{label}: requests to other origins {self.foreign}"
+
+    def text(self) -> str:
+        return self.page.inner_text("body")
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def customer(request, browser, demo):
+    app, server = demo
+    context = browser.new_context(viewport=VIEWPORTS[request.param],
+                                  is_mobile=request.param == "phone",
+                                  has_touch=request.param == "phone", locale="en-US")
+    page = context.new_page()
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name.split("[")[0] + "-" + "-".join(
+        str(v) for k, v in request.node.callspec.params.items() if k != "customer")).strip("-")
+    yield Customer(page, server.url, request.param, name), app
+    context.close()
+
+
+def log_in(c: Customer, account: str = "M-1000") -> None:
+    c.goto("/login")
+    c.check("login")
+    c.page.get_by_label("Account #").fill(account)
+    c.page.get_by_label("Password").fill("demo")
+    c.page.get_by_role("button", name="Log In").click()
+    c.page.wait_for_url("**/invoices")
+
+
+def pay_on_card_page(c: Customer, card: str, label: str) -> None:
+    c.page.wait_for_url("**/transportweb.aspx*")
+    c.check(f"card-page-{label}")
+    c.page.get_by_label("Card Number").fill(card)
+    c.page.get_by_label("Expiration Date").fill("12/39")
+    c.page.get_by_label("CVV").fill("123")
+    c.page.get_by_label("Cardholder Name").fill("Jordan Rivera")
+    c.page.get_by_role("button", name="Process Payment").click()
+    c.page.wait_for_url("**/payments/*")
+
+
+def open_invoices(app) -> set[str]:
+    store = app.extensions["sandbox_pims"]
+    return {row["number"] for row in store.open_invoices("M-1000")}
+
+
+def test_pay_two_invoices(customer):
+    c, app = customer
+    log_in(c)
+    c.check("invoices")
+    page = c.page
+    page.get_by_label("Pay invoice INV-10244").check()
+    page.get_by_label("Pay invoice INV-10252").check()
+    assert page.locator("#selected-total").inner_text() == "$546.50"  # 199.00 + 347.50
+    c.check("invoices-ticked")
+    page.get_by_role("button", name="Pay Bill").click()
+    pay_on_card_page(c, APPROVE, "approve")
+    c.check("success")
+    text = c.text()
+    assert "Thank you! Your payment was successful" in text
+    assert "INV-10244" in text and "INV-10252" in text and "$546.50" in text
+    assert "Visa ending in 0026" in text
+    page.get_by_role("link", name="View printable receipt").click()
+    c.check("printable-receipt")
+    assert "Payment receipt" in c.text()
+    page.get_by_role("link", name="Open the sandbox mailbox").click()
+    c.check("mailbox")
+    assert "Your payment of $546.50" in c.text()
+    c.goto("/invoices")
+    c.check("invoices-after")
+    remaining = c.text()
+    assert "INV-10244" not in remaining and "INV-10252" not in remaining
+    assert "INV-10231" in remaining
+    assert {"INV-10244", "INV-10252"}.isdisjoint(open_invoices(app))
+
+
+@pytest.mark.parametrize("how", ["declined", "cancelled"])
+def test_declined_or_cancelled_leaves_invoices_payable(customer, how):
+    c, app = customer
+    log_in(c)
+    c.page.get_by_label("Pay invoice INV-10260").check()
+    c.page.get_by_role("button", name="Pay Bill").click()
+    c.page.wait_for_url("**/transportweb.aspx*")
+    if how == "declined":
+        pay_on_card_page(c, DECLINE, how)
+        heading = "Your payment didn't go through"
+    else:
+        c.check("card-page")
+        c.page.get_by_role("button", name="Cancel").click()
+        c.page.wait_for_url("**/payments/*")
+        heading = "Payment cancelled"
+    c.check(how)
+    assert heading in c.text() and "Nothing was charged" in c.text()
+    c.page.get_by_role("link", name="Try again").click()
+    c.check("invoices-again")
+    assert "INV-10260" in open_invoices(app)
+    c.page.get_by_label("Pay invoice INV-10260").check()
+    c.page.get_by_role("button", name="Pay Bill").click()
+    c.page.wait_for_url("**/transportweb.aspx*")  # payable again
+
+
+def test_double_click_and_back_still_pay_once(customer):
+    c, app = customer
+    log_in(c)
+    c.page.get_by_label("Pay invoice INV-10266").check()
+    c.page.get_by_role("button", name="Pay Bill").dblclick()
+    pay_on_card_page(c, APPROVE, "approve")
+    c.check("success")
+    c.page.go_back()
+    c.page.wait_for_load_state("load")
+    c.page.go_back()
+    c.page.wait_for_load_state("load")
+    c.page.reload()
+    c.check("back-to-invoices")
+    assert "INV-10266" not in c.text()
+    ledger = app.extensions["ledger"].find()
+    assert len(ledger) == 1 and ledger[0].state == "posted"
+    assert len(app.extensions["sandbox_pims"].all_payments()) == 1
+
+
+def tab_to(page, selector: str, limit: int = 60) -> None:
+    """Press Tab until `selector` has the focus, as a keyboard user would."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_whole_visit_with_the_keyboard_only(customer):
+    c, app = customer
+    page = c.page
+    c.goto("/login")
+    tab_to(page, "#account")
+    page.keyboard.type("M-1000")
+    tab_to(page, "#password")
+    page.keyboard.type("demo")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/invoices")
+    c.check("invoices")
+    tab_to(page, 'input[value^="INV-10271|"]')
+    page.keyboard.press("Space")
+    tab_to(page, 'input[value^="INV-10275|"]')
+    page.keyboard.press("Space")
+    assert page.locator("#selected-total").inner_text() == "$104.13"  # 64.18 + 39.95
+    focus_ring = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focus_ring != "none"  # a visible focus
+    tab_to(page, "#pay-button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/transportweb.aspx*")
+    c.check("card-page")
+    for field, value in (("#card_number", APPROVE), ("#expiry", "12/39"), ("#cvv", "123"),
+                         ("#cardholder", "Jordan Rivera")):
+        tab_to(page, field)
+        page.keyboard.type(value)
+    tab_to(page, 'button[value="process"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/payments/*")
+    c.check("success")
+    assert "Thank you! Your payment was successful" in c.text() and "$104.13" in c.text()
+
+
+def test_select_all_and_no_javascript(customer, browser, demo):
+    c, app = customer
+    log_in(c)
+    c.page.get_by_label("Select all").check()
+    total = c.page.locator("#selected-total").inner_text()
+    assert re.fullmatch(r"\$1,465\.37", total), total  # all seven open balances
+    c.check("all-selected")
+    # Without JavaScript the page still lists invoices and pays them.
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(c.base + "/login")
+    page.get_by_label("Account #").fill("M-1000")
+    page.get_by_label("Password").fill("demo")
+    page.get_by_role("button", name="Log In").click()
+    page.get_by_label("Pay invoice INV-10231").check()
+    page.get_by_role("button", name="Pay Bill").click()
+    page.wait_for_url("**/transportweb.aspx*")
+    context.close()
+
+
+def test_error_pages_are_friendly(customer):
+    c, app = customer
+    c.goto("/no-such-page")
+    c.check("not-found", status=404)
+    assert "Page not found" in c.text()
+    log_in(c)
+    c.goto("/payments/ZZZZZZZZ")
+    assert "Page not found" in c.text()
