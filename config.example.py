@@ -22,9 +22,11 @@ DATABASE = None
 # "/static/img/logo.png" keeps the page free of other sites).
 SHOP_NAME = "Our Shop"
 SHOP_LOGO = None
-# Money and date formats (Babel locale) and the currency of your PIMS amounts.
+# Money and date formats (Babel locale), the currency of your PIMS amounts, and the time zone
+# payment times are shown in (an IANA name such as "America/Chicago").
 LOCALE = "en_US"
 CURRENCY = "USD"
+TIMEZONE = "UTC"
 # Your locations, keyed by the PIMS location code on invoices. name/address/phone appear in the
 # invoice list and receipts; the mail_* keys override the shop-wide sender per location.
 LOCATIONS = {

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "SHOP_LOGO": None,
     "LOCALE": "en_US",
     "CURRENCY": "USD",
+    "TIMEZONE": "UTC",
     "LOCATIONS": {},
     # PIMS Web Services Module
     "PIMS_URL": None,
@@ -92,6 +93,8 @@ DEMO_SETTINGS: dict[str, object] = {
     "CAYAN_MERCHANT_SITE_ID": "SANDBOX1",
     "CAYAN_MERCHANT_KEY": "FAKE1-FAKE2-FAKE3-FAKE4-FAKE5",
     "SHOP_NAME": "Northside Device Repair (demo)",
+    "SHOP_LOGO": "/static/img/demo-logo.svg",
+    "TIMEZONE": "America/Chicago",
     "MAIL_DEFAULT_SENDER": ("Northside Device Repair", "billing@northside.example"),
     "LOCATIONS": {
         "MAIN": {
@@ -151,7 +154,7 @@ def decide_mode(app: Flask) -> None:
         # A fresh key per process: demo sessions simply end when the demo restarts.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     for key, value in DEMO_SETTINGS.items():
-        if key in ("SHOP_NAME", "MAIL_DEFAULT_SENDER", "LOCATIONS"):
+        if key in ("SHOP_NAME", "SHOP_LOGO", "TIMEZONE", "MAIL_DEFAULT_SENDER", "LOCATIONS"):
             if app.config.get(key) in (None, "", {}, DEFAULTS.get(key)):
                 app.config[key] = value
         else:

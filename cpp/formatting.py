@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_timezone
 from babel.numbers import format_currency
 from flask import Flask, current_app
 
@@ -23,9 +23,18 @@ def date(value: dt.date | None, style: str = "medium") -> str:
 
 
 def datetime(value: dt.datetime | None, style: str = "medium") -> str:
+    """A moment in the shop's time zone; 'long' and 'full' name the zone."""
     if value is None:
         return ""
-    return format_datetime(value, style, locale=current_app.config["LOCALE"])
+    return format_datetime(value, style, tzinfo=get_timezone(current_app.config["TIMEZONE"]),
+                           locale=current_app.config["LOCALE"])
+
+
+def absolute_url(path_or_url: str | None) -> str | None:
+    """For email: a path of the portal made absolute with PUBLIC_URL."""
+    if not path_or_url or path_or_url.startswith(("http://", "https://")):
+        return path_or_url
+    return current_app.config["PUBLIC_URL"].rstrip("/") + "/" + path_or_url.lstrip("/")
 
 
 def html_lang() -> str:
@@ -38,6 +47,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(datetime, "datetime")
     app.add_template_filter(to_cents, "cents")
     app.add_template_global(html_lang)
+    app.add_template_global(absolute_url)
     app.context_processor(lambda: {
         "has_sandbox_mailbox": "sandbox_mail.mailbox" in app.view_functions,
     })

@@ -157,3 +157,23 @@ def test_pages_are_served_files_with_no_cdn(client):
 def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404 and "Page not found" in page_text(response)
+
+
+def test_money_and_dates_follow_the_shops_locale(make_app):
+    app = make_app(WTF_CSRF_ENABLED=False, LOCALE="fr_CA", CURRENCY="CAD")
+    client = app.test_client()
+    client.post("/login", data={"account": "M-1000", "password": "demo"})
+    html = client.get("/invoices").get_data(as_text=True)
+    text = text_of(html)
+    assert "289,99 $" in text and "$289.99" not in text
+    assert '<html lang="fr-CA">' in html and 'data-currency="CAD"' in html
+
+
+def test_shop_name_and_logo_on_every_page(make_app):
+    app = make_app(WTF_CSRF_ENABLED=False, SHOP_NAME="Acme Phone Fix",
+                   SHOP_LOGO="/static/img/demo-logo.svg")
+    client = app.test_client()
+    for response in (client.get("/login"), client.get("/nowhere")):
+        html = response.get_data(as_text=True)
+        assert "Acme Phone Fix" in html and 'src="/static/img/demo-logo.svg"' in html
+        assert "| Acme Phone Fix</title>" in html

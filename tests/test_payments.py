@@ -1,6 +1,7 @@
 """Pay Bill end to end over real HTTP: the portal, the sandbox PIMS and Cayan, and real SMTP."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -355,3 +356,13 @@ def test_reporting_down_on_return_shows_confirming_and_completes_later(portal, v
     assert only_payment(portal).state == states.STAGED
     visitor.follow(back)
     assert only_payment(portal).state == states.POSTED
+
+
+def test_receipt_carries_the_logo_and_local_time(make_portal, smtp):
+    app, server = make_portal(SHOP_LOGO="/static/img/demo-logo.svg", TIMEZONE="America/Chicago")
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    [mail] = smtp.messages()
+    assert f'src="{server.url}/static/img/demo-logo.svg"' in mail["html"]
+    assert re.search(r"Date: .* (CST|CDT|Central)", mail["text"]), mail["text"]

@@ -18,7 +18,7 @@ from flask import current_app, url_for
 
 from ..cayan.client import get_cayan
 from ..cayan.models import SALE, VOID, CayanError, CayanTransaction, CayanUnavailable
-from ..formatting import money
+from ..formatting import absolute_url, money
 from ..money import to_cents
 from ..pims.client import get_pims
 from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
@@ -108,7 +108,7 @@ def stage(payment: Payment) -> str:
             amount=payment.amount, order_number=payment.reference,
             transaction_id=payment.transaction_id, redirect_location=redirect_location,
             customer_code=payment.customer_code, dba=config["SHOP_NAME"],
-            logo_location=config.get("SHOP_LOGO_URL"),
+            logo_location=absolute_url(config.get("SHOP_LOGO")),
         )
     except CayanError as exc:
         states.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
