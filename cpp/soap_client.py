@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import requests
+import zeep.exceptions
 from zeep import Client, Settings
 from zeep.transports import Transport
 
@@ -31,6 +32,7 @@ if not any(isinstance(f, DropSoapBodies) for f in _transport_log.filters):
     _transport_log.addFilter(DropSoapBodies())
 
 CONNECT_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
 
 
 def build_service(wsdl: Path, binding: str, endpoint: str, timeout: float, wsse=None):
@@ -50,3 +52,19 @@ def repeated(value, name: str) -> list:
     if isinstance(value, list):
         return [item for item in value if item is not None]
     return [item for item in (getattr(value, name, None) or []) if item is not None]
+
+
+def call(service, operation: str, arguments: dict, *, label: str, unavailable: type[Exception]):
+    """Call one SOAP operation. A SOAP fault is raised as it is, for the caller to interpret;
+    anything else that keeps us from a usable answer (refused, timed out, a non-SOAP error page,
+    malformed XML: zeep raises many types) becomes `unavailable`, meaning "try again later"."""
+    try:
+        return getattr(service, operation)(**arguments)
+    except zeep.exceptions.Fault:
+        raise
+    except requests.exceptions.RequestException as exc:
+        log.warning("%s %s failed: %s", label, operation, type(exc).__name__)
+        raise unavailable(f"{label} {operation}: {type(exc).__name__}") from None
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("%s %s answered something unusable: %s", label, operation, type(exc).__name__)
+        raise unavailable(f"{label} {operation}: unusable answer") from None

@@ -170,3 +170,16 @@ def visitor(portal):
 @pytest.fixture
 def closed_port() -> int:
     return free_port()  # nothing listens there: connections are refused
+
+
+@pytest.fixture
+def demo(tmp_path):
+    """The portal in demo mode, as `python app.py` runs it, served on a loopback port."""
+    port = free_port()
+    app = create_app({"PUBLIC_URL": f"http://127.0.0.1:{port}", "TESTING": True,
+                      "SANDBOX_DATA_DIR": str(tmp_path / "sandbox"),
+                      "DATABASE": str(tmp_path / "ledger.sqlite3")})
+    server = LiveServer(app, port)
+    yield app, server
+    server.stop()
+    app.extensions["sandbox_smtp"].stop()

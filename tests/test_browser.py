@@ -11,10 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from cpp import create_app
-
-from .live import LiveServer, free_port
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.environ.get("CI"):  # on a developer's machine without a browser, skip; in CI, fail
     pytest.importorskip("playwright.sync_api")
@@ -37,18 +33,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture
-def demo(tmp_path):
-    port = free_port()
-    app = create_app({"PUBLIC_URL": f"http://127.0.0.1:{port}", "TESTING": True,
-                      "SANDBOX_DATA_DIR": str(tmp_path / "sandbox"),
-                      "DATABASE": str(tmp_path / "ledger.sqlite3")})
-    server = LiveServer(app, port)
-    yield app, server
-    server.stop()
-    app.extensions["sandbox_smtp"].stop()
 
 
 class Customer:

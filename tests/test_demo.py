@@ -10,28 +10,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from cpp import create_app
-
-from .live import LiveServer, free_port
+from .live import free_port
 from .visitor import Visitor, text_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def demo(tmp_path):
-    port = free_port()
-    app = create_app({"PUBLIC_URL": f"http://127.0.0.1:{port}", "TESTING": True,
-                      "SANDBOX_DATA_DIR": str(tmp_path / "sandbox"),
-                      "DATABASE": str(tmp_path / "ledger.sqlite3")})
-    server = LiveServer(app, port)
-    yield app, server, tmp_path
-    server.stop()
-    app.extensions["sandbox_smtp"].stop()
-
-
-def test_demo_visit_pays_two_invoices_and_the_receipt_is_in_the_sandbox_mailbox(demo):
-    app, server, data = demo
+def test_demo_visit_pays_two_invoices_and_the_receipt_is_in_the_sandbox_mailbox(demo, tmp_path):
+    app, server = demo
+    data = tmp_path
     assert app.config["DEMO_MODE"] is True
     visitor = Visitor(server.url)
     assert "Demo mode." in text_of(visitor.get("/login").text)

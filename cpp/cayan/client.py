@@ -5,12 +5,11 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-import requests
 import zeep.exceptions
 from flask import Flask, current_app
 
 from ..money import to_money
-from ..soap_client import build_service, repeated
+from ..soap_client import build_service, call, repeated
 from .models import (
     CayanError,
     CayanTransaction,
@@ -104,17 +103,10 @@ class CayanClient:
     @staticmethod
     def _call(service, operation: str, **arguments):
         try:
-            return getattr(service, operation)(**arguments)
+            return call(service, operation, arguments, label="Cayan", unavailable=CayanUnavailable)
         except zeep.exceptions.Fault as fault:
             log.warning("Cayan %s fault: %s", operation, fault.message)
             raise CayanError([str(fault.message or "Cayan refused the request")]) from None
-        except requests.exceptions.RequestException as exc:
-            log.warning("Cayan %s failed: %s", operation, type(exc).__name__)
-            raise CayanUnavailable(f"Cayan {operation}: {type(exc).__name__}") from None
-        except Exception as exc:  # noqa: BLE001 - any unusable answer means "try again later"
-            # A non-SOAP error page, malformed XML, a schema mismatch: zeep raises many types.
-            log.warning("Cayan %s answered something unusable: %s", operation, type(exc).__name__)
-            raise CayanUnavailable(f"Cayan {operation}: unusable answer") from None
 
 
 def transport_request(*, amount: Decimal, order_number: str, transaction_id: str,

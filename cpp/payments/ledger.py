@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app
 
+from .. import sqlite
 from ..money import from_cents, to_cents
 
 SCHEMA = """
@@ -144,28 +144,11 @@ class Ledger:
         with self.connect() as db:
             db.executescript(SCHEMA)
 
-    @contextmanager
     def connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        try:
-            yield db
-        finally:
-            db.close()
+        return sqlite.connect(self.path)
 
-    @contextmanager
     def transaction(self):
-        """BEGIN IMMEDIATE: the write lock is taken up front, so check-then-write is atomic."""
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        return sqlite.transaction(self.path)
 
     def create(self, db, *, customer_code: str, customer_name: str, customer_email: str | None,
                invoices: list[PaymentInvoice], state: str) -> tuple[int, str, str]:

@@ -185,10 +185,8 @@ def settle_unsent(payment: Payment) -> None:
     Nobody was given its TransportKey, so nothing can have been charged; Reporting confirms it.
     """
     ledger = get_ledger()
-    try:
-        rows = get_cayan().transactions_by_transaction_id(payment.transaction_id)
-    except (CayanUnavailable, CayanError) as exc:
-        states.note(ledger, payment.id, f"Reporting lookup failed: {exc}")
+    rows = cayan_records(payment)
+    if rows is None:
         return
     if rows:
         log.error("payment %s never staged here, yet Cayan has a transaction for it",
@@ -274,10 +272,8 @@ def wait_for_lease_holder(payment: Payment, longest: float = 10.0) -> Payment:
 def settle_staged(payment: Payment, browser_status: str | None, expire: bool = False) -> None:
     """Ask Cayan Reporting what really happened to a staged payment, and record it."""
     ledger = get_ledger()
-    try:
-        rows = get_cayan().transactions_by_transaction_id(payment.transaction_id)
-    except (CayanUnavailable, CayanError) as exc:
-        states.note(ledger, payment.id, f"Reporting lookup failed: {exc}")
+    rows = cayan_records(payment)
+    if rows is None:
         return
     sales = [row for row in rows if row.transaction_type == SALE]
     approved = [row for row in sales if row.approved]
@@ -295,6 +291,15 @@ def settle_staged(payment: Payment, browser_status: str | None, expire: bool = F
     elif expire:
         states.transition(ledger, payment.id, states.STAGED, states.EXPIRED,
                           "customer never came back; Reporting shows no charge")
+
+
+def cayan_records(payment: Payment) -> list[CayanTransaction] | None:
+    """What Cayan Reporting knows of this payment's TransactionId; None if it cannot say now."""
+    try:
+        return get_cayan().transactions_by_transaction_id(payment.transaction_id)
+    except (CayanUnavailable, CayanError) as exc:
+        states.note(get_ledger(), payment.id, f"Reporting lookup failed: {exc}")
+        return None
 
 
 def record_approval(payment: Payment, sale: CayanTransaction) -> None:

@@ -5,13 +5,12 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-import requests
 import zeep.exceptions
 from flask import Flask, current_app
 from zeep.wsse.username import UsernameToken
 
 from ..money import to_money
-from ..soap_client import build_service, repeated
+from ..soap_client import build_service, call, repeated
 from .models import (
     AccountDisabled,
     Allocation,
@@ -104,7 +103,8 @@ class PimsClient:
 
     def _call(self, operation: str, **arguments):
         try:
-            return getattr(self._service, operation)(**arguments)
+            return call(self._service, operation, arguments, label="PIMS",
+                        unavailable=PimsUnavailable)
         except zeep.exceptions.Fault as fault:
             error = fault_to_error(fault)
             if error is None:
@@ -112,13 +112,6 @@ class PimsClient:
                 log.warning("PIMS %s server fault: %s", operation, fault.message)
                 raise PimsUnavailable(f"PIMS {operation}: server fault") from None
             raise error from None
-        except requests.exceptions.RequestException as exc:
-            log.warning("PIMS %s failed: %s", operation, type(exc).__name__)
-            raise PimsUnavailable(f"PIMS {operation}: {type(exc).__name__}") from None
-        except Exception as exc:  # noqa: BLE001 - any unusable answer means "try again later"
-            # A non-SOAP error page, malformed XML, a schema mismatch: zeep raises many types.
-            log.warning("PIMS %s answered something unusable: %s", operation, type(exc).__name__)
-            raise PimsUnavailable(f"PIMS {operation}: unusable answer") from None
 
 
 def fault_to_error(fault: zeep.exceptions.Fault) -> PimsError | None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import uuid
-from contextlib import contextmanager
 from decimal import Decimal
 
+from .. import sqlite
 from ..money import from_cents, to_cents
 
 SCHEMA = """
@@ -37,15 +37,8 @@ class CayanStore:
             # Tokens look like Cayan's six-digit ones.
             db.execute("INSERT OR IGNORE INTO sqlite_sequence (name, seq) VALUES ('transactions', 600000)")
 
-    @contextmanager
     def connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        try:
-            yield db
-        finally:
-            db.close()
+        return sqlite.connect(self.path)
 
     def stage(self, amount: Decimal, order_number, transaction_id, redirect_location,
               customer_code, dba) -> tuple[str, str]:
@@ -95,12 +88,10 @@ class CayanStore:
 
     def void(self, token: str):
         """Void an approved, unvoided sale. Returns the void's own row, or None if refused."""
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with sqlite.transaction(self.path) as db:
             sale = db.execute("SELECT * FROM transactions WHERE token = ? AND transaction_type = ?",
                               (token, SALE)).fetchone()
             if sale is None or sale["voided"] or not sale["approval_status"].startswith("APPROVED"):
-                db.execute("ROLLBACK")
                 return None
             db.execute("UPDATE transactions SET voided = 1 WHERE token = ?", (token,))
             cursor = db.execute(
@@ -112,7 +103,6 @@ class CayanStore:
                  sale["card_type"], sale["card_last4"], sale["cardholder"], sale["order_number"],
                  now()),
             )
-            db.execute("COMMIT")
             return {"token": str(cursor.lastrowid), "amount": from_cents(sale["amount_cents"]),
                     "card_last4": sale["card_last4"], "card_type": sale["card_type"]}
 

@@ -14,6 +14,8 @@ from contextlib import closing
 from aiosmtpd.controller import Controller
 from flask import Blueprint, current_app, render_template
 
+from .. import sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, mail_from TEXT,
@@ -27,19 +29,14 @@ bp = Blueprint("sandbox_mail", __name__)
 class MailboxStore:
     def __init__(self, path: str):
         self.path = path
-        with closing(self._connect()) as db:
+        with sqlite.connect(self.path) as db:
             db.executescript(SCHEMA)
-
-    def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        return db
 
     def add(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> None:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         text_part = message.get_body(preferencelist=("plain",))
         html_part = message.get_body(preferencelist=("html",))
-        with closing(self._connect()) as db:
+        with sqlite.connect(self.path) as db:
             db.execute(
                 "INSERT INTO messages (received_at, mail_from, rcpt_to, sender, reply_to, subject,"
                 " text, html) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -51,7 +48,7 @@ class MailboxStore:
             )
 
     def messages(self) -> list[sqlite3.Row]:
-        with closing(self._connect()) as db:
+        with sqlite.connect(self.path) as db:
             return db.execute("SELECT * FROM messages ORDER BY id DESC").fetchall()
 
 

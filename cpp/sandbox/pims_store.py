@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from contextlib import contextmanager
 from decimal import Decimal
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .. import sqlite
 from ..money import from_cents, to_cents
 
 SCHEMA = """
@@ -54,26 +54,11 @@ class PimsStore:
         with self.connect() as db:
             db.executescript(SCHEMA)
 
-    @contextmanager
     def connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        try:
-            yield db
-        finally:
-            db.close()
+        return sqlite.connect(self.path)
 
-    @contextmanager
     def transaction(self):
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        return sqlite.transaction(self.path)
 
     def is_empty(self) -> bool:
         with self.connect() as db:

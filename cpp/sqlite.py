@@ -1,0 +1,32 @@
+"""SQLite connections for the ledger and the sandbox stores: one place for the settings."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def connect(path: str) -> Iterator[sqlite3.Connection]:
+    """Autocommit connection with rows by name. WAL lets readers go on while one request writes."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@contextmanager
+def transaction(path: str) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE: the write lock is taken up front, so check-then-write is atomic."""
+    with connect(path) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
