@@ -30,3 +30,20 @@ def transaction(path: str) -> Iterator[sqlite3.Connection]:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+class Store:
+    """A SQLite file with a schema of its own; subclasses set `schema` and add their queries."""
+
+    schema = ""
+
+    def __init__(self, path: str):
+        self.path = path
+        with connect(path) as db:
+            db.executescript(self.schema)
+
+    def connect(self):
+        return connect(self.path)
+
+    def transaction(self):
+        return transaction(self.path)

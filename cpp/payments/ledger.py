@@ -138,17 +138,8 @@ def new_transaction_id() -> str:
     return "CPP" + secrets.token_hex(8).upper()
 
 
-class Ledger:
-    def __init__(self, path: str):
-        self.path = path
-        with self.connect() as db:
-            db.executescript(SCHEMA)
-
-    def connect(self):
-        return sqlite.connect(self.path)
-
-    def transaction(self):
-        return sqlite.transaction(self.path)
+class Ledger(sqlite.Store):
+    schema = SCHEMA
 
     def create(self, db, *, customer_code: str, customer_name: str, customer_email: str | None,
                invoices: list[PaymentInvoice], state: str) -> tuple[int, str, str]:

@@ -29,16 +29,14 @@ CREATE INDEX IF NOT EXISTS transactions_by_id ON transactions(merchant_transacti
 SALE, VOID = 1, 3
 
 
-class CayanStore:
+class CayanStore(sqlite.Store):
+    schema = SCHEMA
+
     def __init__(self, path: str):
-        self.path = path
+        super().__init__(path)
         with self.connect() as db:
-            db.executescript(SCHEMA)
             # Tokens look like Cayan's six-digit ones.
             db.execute("INSERT OR IGNORE INTO sqlite_sequence (name, seq) VALUES ('transactions', 600000)")
-
-    def connect(self):
-        return sqlite.connect(self.path)
 
     def stage(self, amount: Decimal, order_number, transaction_id, redirect_location,
               customer_code, dba) -> tuple[str, str]:
@@ -88,7 +86,7 @@ class CayanStore:
 
     def void(self, token: str):
         """Void an approved, unvoided sale. Returns the void's own row, or None if refused."""
-        with sqlite.transaction(self.path) as db:
+        with self.transaction() as db:
             sale = db.execute("SELECT * FROM transactions WHERE token = ? AND transaction_type = ?",
                               (token, SALE)).fetchone()
             if sale is None or sale["voided"] or not sale["approval_status"].startswith("APPROVED"):

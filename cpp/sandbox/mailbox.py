@@ -26,17 +26,14 @@ CREATE TABLE IF NOT EXISTS messages (
 bp = Blueprint("sandbox_mail", __name__)
 
 
-class MailboxStore:
-    def __init__(self, path: str):
-        self.path = path
-        with sqlite.connect(self.path) as db:
-            db.executescript(SCHEMA)
+class MailboxStore(sqlite.Store):
+    schema = SCHEMA
 
     def add(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> None:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         text_part = message.get_body(preferencelist=("plain",))
         html_part = message.get_body(preferencelist=("html",))
-        with sqlite.connect(self.path) as db:
+        with self.connect() as db:
             db.execute(
                 "INSERT INTO messages (received_at, mail_from, rcpt_to, sender, reply_to, subject,"
                 " text, html) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -48,7 +45,7 @@ class MailboxStore:
             )
 
     def messages(self) -> list[sqlite3.Row]:
-        with sqlite.connect(self.path) as db:
+        with self.connect() as db:
             return db.execute("SELECT * FROM messages ORDER BY id DESC").fetchall()
 
 

@@ -48,17 +48,8 @@ class Refused(Exception):
         self.message = message
 
 
-class PimsStore:
-    def __init__(self, path: str):
-        self.path = path
-        with self.connect() as db:
-            db.executescript(SCHEMA)
-
-    def connect(self):
-        return sqlite.connect(self.path)
-
-    def transaction(self):
-        return sqlite.transaction(self.path)
+class PimsStore(sqlite.Store):
+    schema = SCHEMA
 
     def is_empty(self) -> bool:
         with self.connect() as db:
