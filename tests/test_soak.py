@@ -190,7 +190,8 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
                   for p in app.extensions["ledger"].find(limit=100_000)):
             time.sleep(0.2)
         assert runner.invoke(args=["cpp", "reconcile", "--all"]).exit_code == 0
-    for payment in app.extensions["ledger"].find(states=(states.NEEDS_ATTENTION,), limit=100_000):
+    flagged = app.extensions["ledger"].find(states=(states.NEEDS_ATTENTION,), limit=100_000)
+    for payment in flagged:
         runner.invoke(args=["cpp", "retry", payment.reference])  # staff, once PIMS is back
     elapsed = time.monotonic() - started
     controller.stop()
@@ -210,8 +211,10 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
         print(f"soak: faults injected {sum(injected.values())}: {dict(sorted(injected.items()))}")
         print(f"soak: visits {dict(sorted(behaviours.items()))}")
         print(f"soak: outcomes by state {dict(sorted(outcomes.items()))}")
+        print(f"soak: {len(flagged)} needed attention after reconcile, resolved by `cpp retry`: "
+              f"{dict(Counter(p.failure_reason for p in flagged))}")
         attention = Counter(p.failure_reason for p in ledger if p.state == states.NEEDS_ATTENTION)
-        print(f"soak: needs attention because {dict(attention)}")
+        print(f"soak: still needing attention {dict(attention)}")
 
     assert len(ledger) >= PAYMENTS
     # Every charge approved by Cayan is posted in PIMS exactly once, voided, or needs attention.

@@ -141,9 +141,8 @@ def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
         holders = [get_ledger().get(h.reference) for h in holders]
     for holder in holders:
         if holder.state == states.STAGED and set(holder.invoice_numbers) == picked:
-            # The customer may have paid it already and never come back: ask Cayan first.
-            settle_staged(holder, browser_status=None)
-            holder = complete(get_ledger().get(holder.reference))
+            # The customer may have paid it already and never come back: complete() asks Cayan.
+            holder = complete(holder)
             if holder.state == states.STAGED:
                 audit.info("payment %s resumed", holder.reference)
                 return card_page_url(holder.transport_key)
@@ -155,14 +154,16 @@ def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
                           "your account. Please don't pay again.")
     busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
     holder = holders[0]
+    which = ("invoice " if len(busy) == 1 else "invoices ") + ", ".join(busy)
     if holder.state == states.STAGED:
         raise Refused(
-            f"Invoice {', '.join(busy)} is already part of a payment you started "
+            f"{which[0].upper()}{which[1:]} {'is' if len(busy) == 1 else 'are'} already part of "
+            "a payment you started "
             f"(reference {holder.reference}). You can continue that payment, or wait "
             f"{current_app.config['PAYMENT_TIMEOUT']} minutes and start again.",
             resume_url=card_page_url(holder.transport_key),
         )
-    raise Refused(f"A payment for invoice {', '.join(busy)} is already being processed "
+    raise Refused(f"A payment for {which} is already being processed "
                   f"(reference {holder.reference}). Please check back shortly.")
 
 
