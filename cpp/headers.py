@@ -29,7 +29,8 @@ def register_security_headers(app: Flask) -> None:
         # Card data is typed on Cayan's page, never here: forms post only to ourselves.
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data:{logo_origin(app)}; "
             "object-src 'none'; base-uri 'none'; "
             # Pay Bill's POST ends in a redirect to Cayan's page; browsers check that hop too.
             f"form-action 'self' {origin(app.config['CAYAN_TRANSPORTWEB_URL'])}; "
@@ -46,6 +47,12 @@ def register_security_headers(app: Flask) -> None:
 
 
 NO_STORE_ENDPOINTS = {"payments.returned", "payments.result", "auth.login"}
+
+
+def logo_origin(app: Flask) -> str:
+    """A SHOP_LOGO on the shop's own website is allowed as an image source, nothing more."""
+    logo = app.config.get("SHOP_LOGO") or ""
+    return " " + origin(logo) if logo.startswith("https://") else ""
 
 
 def origin(url: str) -> str:

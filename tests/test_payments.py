@@ -366,3 +366,17 @@ def test_receipt_carries_the_logo_and_local_time(make_portal, smtp):
     [mail] = smtp.messages()
     assert f'src="{server.url}/static/img/demo-logo.svg"' in mail["html"]
     assert re.search(r"Date: .* (CST|CDT|Central)", mail["text"]), mail["text"]
+
+
+def test_session_lost_on_the_card_page_still_completes_and_shows_after_login(portal, visitor,
+                                                                             sandbox):
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    visitor.session.cookies.clear()  # the session expired while the customer typed their card
+    response = visitor.follow(back)
+    assert "/login?next=" in response.url  # asked to log in, the payment already handled
+    assert only_payment(portal).state == states.POSTED
+    assert len(sandbox.pims.all_payments()) == 1
+    result = visitor.post_form(response.url.replace(portal[1].url, ""),
+                               {"account": "M-1000", "password": "demo"})
+    assert "Thank you! Your payment was successful" in text_of(result.text)

@@ -142,6 +142,13 @@ def test_embedding_sites_can_be_allowed(make_app):
     assert "frame-ancestors https://www.shop.example" in csp
 
 
+def test_a_logo_on_the_shops_website_is_the_only_other_image_source(make_app):
+    app = make_app(SHOP_LOGO="https://www.shop.example/logo.png")
+    csp = app.test_client().get("/login").headers["Content-Security-Policy"]
+    assert "img-src 'self' data: https://www.shop.example;" in csp
+    assert "script-src 'self';" in csp
+
+
 def test_pages_behind_login_and_the_return_are_not_cached(logged_in):
     assert logged_in.get("/invoices").headers["Cache-Control"] == "no-store"
     response = logged_in.get("/pay/return?ref=ZZZZZZZZ&ValidationKey=x")
