@@ -18,8 +18,9 @@ SECRET_KEY = None
 PUBLIC_URL = None
 # The portal's own payment ledger (SQLite). Default: instance/cpp.sqlite3. Back it up.
 DATABASE = None
-# Shown on every page and in receipts. SHOP_LOGO is an image URL (a path on this portal such as
-# "/static/img/logo.png" keeps the page free of other sites).
+# Shown on every page, on Cayan's card page and in receipts. SHOP_LOGO is a path on this portal
+# (e.g. "/static/img/logo.png", put the file in cpp/static/img/) or an https:// URL on your own
+# website, which the Content-Security-Policy then allows as an image source.
 SHOP_NAME = "Our Shop"
 SHOP_LOGO = None
 # Money and date formats (Babel locale), the currency of your PIMS amounts, and the time zone
