@@ -62,11 +62,6 @@ class CayanClient:
                             merchantTransactionId=transaction_id)
         return self._rows(result)
 
-    def transactions_by_token(self, token: str) -> list[CayanTransaction]:
-        result = self._call(self._reporting, "TransactionsByReference", **self._credentials,
-                            token=token)
-        return self._rows(result)
-
     def void(self, token: str, transaction_id: str | None = None) -> VoidResult:
         credentials = {"MerchantName": self._credentials["merchantName"],
                        "MerchantSiteId": self._credentials["merchantSiteId"],

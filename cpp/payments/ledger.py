@@ -174,11 +174,6 @@ class Ledger(sqlite.Store):
             row = db.execute("SELECT * FROM payments WHERE reference = ?", (reference,)).fetchone()
             return self._load(db, row) if row else None
 
-    def get_by_id(self, payment_id: int) -> Payment | None:
-        with self.connect() as db:
-            row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
-            return self._load(db, row) if row else None
-
     def find(self, *, states: tuple[str, ...] | None = None, customer_code: str | None = None,
              invoice_numbers: list[str] | None = None, limit: int = 100,
              db=None) -> list[Payment]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Response, current_app, request
+from flask import Response, request
 from lxml import etree
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -123,14 +123,3 @@ def injected(fault) -> Response:
     if fault.mode == "http500":
         return Response("Internal Server Error", status=500, content_type="text/html")
     return xml_response(fault_envelope(SoapFault("Injected fault for testing.", code="Server")), 500)
-
-
-def child_text(element, name: str, namespace: str) -> str | None:
-    found = element.find(f"{{{namespace}}}{name}")
-    if found is None or found.text is None:
-        return None
-    return found.text.strip()
-
-
-def current_sandbox_config(key: str):
-    return current_app.config[key]
