@@ -98,7 +98,7 @@ def test_printable_receipt_page(portal, visitor):
 
 
 @pytest.mark.parametrize("card,state,words", [
-    (DECLINE, states.DECLINED, "Your card was declined. (Insufficient funds)"),
+    (DECLINE, states.DECLINED, "Your card was declined: insufficient funds."),
     (REFERRAL, states.DECLINED, "asked for the payment to be referred"),
 ])
 def test_declined_and_referral_leave_the_invoices_payable(portal, visitor, sandbox, smtp, card,

@@ -451,5 +451,6 @@ def decline_reason(sale: CayanTransaction) -> str:
         return "The card processor saw this as a duplicate of an earlier payment."
     detail = sale.error_message or (sale.approval_status.split(";")[-1]
                                     if ";" in sale.approval_status else "")
-    base = "Your card was declined."
-    return f"{base} ({detail.strip()})" if detail.strip() else base
+    detail = detail.strip().rstrip(".")
+    return f"Your card was declined: {detail[0].lower()}{detail[1:]}." if detail \
+        else "Your card was declined."
