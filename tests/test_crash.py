@@ -3,7 +3,6 @@ each point of the visit and restarts. After the customer returns and/or reconcil
 exactly one PIMS payment for each charge, and none without one."""
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import requests
 from cpp.payments import states
 from cpp.payments.ledger import Ledger, utcnow
 from cpp.sandbox import faults
-from cpp.sandbox.mailbox import MailboxHandler, MailboxStore
+from cpp.sandbox.mailbox import MailboxStore, start_smtp
 
 from .conftest import TEST_CREDENTIALS
 from .live import free_port
@@ -62,31 +61,10 @@ class PortalProcess:
         return result.stdout
 
 
-class StallingSmtpHandler(MailboxHandler):
-    """Holds the first `stall` messages without accepting them, like a wedged mail server."""
-
-    def __init__(self, store, stall: int):
-        super().__init__(store)
-        self.stall = stall
-        self.reached = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.stall > 0:
-            self.stall -= 1
-            self.reached.set()
-            await asyncio.sleep(4)
-            return "451 Try again later"
-        return await super().handle_DATA(server, session, envelope)
-
-
 @pytest.fixture
 def crash_env(sandbox, tmp_path):
-    from aiosmtpd.controller import Controller
-
     store = MailboxStore(str(tmp_path / "mail.sqlite3"))
-    handler = StallingSmtpHandler(store, stall=0)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = start_smtp(store)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CPP_SECRET_KEY": "test-secret-key-not-for-production",
@@ -108,7 +86,7 @@ def crash_env(sandbox, tmp_path):
         "CPP_MAIL_DEFAULT_SENDER": "billing@shop.example",
     }
     portal = PortalProcess(env).start()
-    yield portal, Ledger(env["CPP_DATABASE"]), handler, store
+    yield portal, Ledger(env["CPP_DATABASE"]), store
     if portal.process.poll() is None:
         portal.process.terminate()
         portal.process.wait(timeout=10)
@@ -167,7 +145,7 @@ def pay_and_return(visitor: Visitor, card_page: str) -> None:
 @pytest.mark.parametrize("answer", ["before", "after"])
 def test_killed_while_staging(crash_env, sandbox, answer):
     """Killed before Cayan answered CreateTransaction (work done or not)."""
-    portal, ledger, _, _ = crash_env
+    portal, ledger, _ = crash_env
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     choices = visitor.invoice_choices()
@@ -187,7 +165,7 @@ def test_killed_while_staging(crash_env, sandbox, answer):
 
 
 def test_killed_while_the_customer_is_on_the_card_page(crash_env, sandbox):
-    portal, ledger, _, _ = crash_env
+    portal, ledger, _ = crash_env
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     card_page = visitor.pay(["INV-10244"])
@@ -201,7 +179,7 @@ def test_killed_while_the_customer_is_on_the_card_page(crash_env, sandbox):
 
 
 def test_killed_after_approval_before_posting(crash_env, sandbox):
-    portal, ledger, _, _ = crash_env
+    portal, ledger, _ = crash_env
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
@@ -218,7 +196,7 @@ def test_killed_after_approval_before_posting(crash_env, sandbox):
 
 
 def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox):
-    portal, ledger, _, _ = crash_env
+    portal, ledger, _ = crash_env
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
@@ -236,13 +214,13 @@ def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox)
 
 
 def test_killed_after_posting_before_the_receipt(crash_env, sandbox):
-    portal, ledger, handler, mailbox = crash_env
-    handler.stall = 1
+    portal, ledger, mailbox = crash_env
+    faults.arm(faults.Fault("smtp", "DATA", mode="hang", seconds=4))
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
     thread, _ = in_background(lambda: visitor.follow(back))
-    kill_when(portal, handler.reached.is_set)
+    kill_when(portal, called("smtp", "DATA"))
     thread.join(10)
     [payment] = ledger.find()
     assert payment.state == states.POSTED and payment.receipt_status == "sending"

@@ -4,9 +4,9 @@ returns, abandoned visits, and faults injected at every step. At the end every i
 to change its size."""
 from __future__ import annotations
 
-import asyncio
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -14,14 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import requests
-from aiosmtpd.controller import Controller
 
 from cpp.payments import states
 from cpp.payments.ledger import utcnow
 from cpp.sandbox import faults
-from cpp.sandbox.mailbox import MailboxHandler, MailboxStore
+from cpp.sandbox.mailbox import MailboxStore, start_smtp
 
-from .live import free_port
 from .test_payments import APPROVE, DECLINE, REFERRAL, SHORT_AMOUNT, edit_query
 from .visitor import Visitor
 
@@ -36,23 +34,8 @@ FAULT_STEPS = [  # (service, operation, modes)
     ("pims", "GetOpenInvoices", ("fault", "http500", "drop")),
     ("pims", "AuthenticateCustomer", ("fault", "drop")),
     ("credit", "Void", ("fault", "hang", "http500", "drop")),
+    ("smtp", "DATA", ("fault", "hang", "drop")),
 ]
-
-
-class FlakySmtpHandler(MailboxHandler):
-    def __init__(self, store, rng: random.Random, rate: float):
-        super().__init__(store)
-        self.rng, self.rate, self.failed = rng, rate, 0
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        with self.lock:
-            fail = self.rng.random() < self.rate
-        if fail:
-            self.failed += 1
-            await asyncio.sleep(0)
-            return "451 Mailbox temporarily unavailable"
-        return await super().handle_DATA(server, session, envelope)
 
 
 def seed_customers(store, rng: random.Random) -> dict[str, list[str]]:
@@ -82,9 +65,7 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
         print(f"\nsoak: seed {seed} (set CPP_SOAK_SEED={seed} to replay), {PAYMENTS} payments")
     customers = seed_customers(sandbox.pims, rng)
     mailbox = MailboxStore(str(tmp_path / "soak-mail.sqlite3"))
-    smtp_handler = FlakySmtpHandler(mailbox, random.Random(seed + 1), rate=0.15)
-    controller = Controller(smtp_handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = start_smtp(mailbox)
     app, server = make_portal(PIMS_TIMEOUT=1, CAYAN_TIMEOUT=1, MAIL_TIMEOUT=2, MAX_ATTEMPTS=4,
                               MAIL_PORT=controller.port)
     injected: Counter = Counter()
@@ -181,7 +162,6 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
             visits += 60
     # Quiet: every fault off, mail healthy; let dead leases lapse; then reconcile to the end.
     faults.clear()
-    smtp_handler.rate = 0
     app.config["PAYMENT_TIMEOUT"] = 0
     time.sleep(0.2)
     runner = app.test_cli_runner()
@@ -207,7 +187,7 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
     with capsys.disabled():
         print(f"soak: {len(ledger)} payments in {elapsed:.1f}s; Cayan sales {len(sales)} "
               f"({len(approved)} approved); PIMS payments {len(pims_payments)}; "
-              f"receipts {len(mailbox.messages())} (SMTP refused {smtp_handler.failed})")
+              f"receipt emails {len(mailbox.messages())}")
         print(f"soak: faults injected {sum(injected.values())}: {dict(sorted(injected.items()))}")
         print(f"soak: visits {dict(sorted(behaviours.items()))}")
         print(f"soak: outcomes by state {dict(sorted(outcomes.items()))}")
@@ -254,6 +234,11 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
     cayan_total = sum(Decimal(s["amount_cents"]) / 100 for s in approved if not s["voided"]
                       and by_txid[s["merchant_transaction_id"]].state == states.POSTED)
     assert posted_total == pims_total == cayan_total
-    # Every receipt that could go out did, once.
+    # Every posted payment's receipt went out; a second copy only where the mail server kept a
+    # message but its answer was lost (SMTP cannot tell those apart, so the portal resends).
     assert all(p.receipt_status == "sent" for p in ledger if p.state == states.POSTED)
-    assert len(mailbox.messages()) == outcomes[states.POSTED]
+    copies = Counter(re.search(r"ref (\w+)", m["subject"]).group(1) for m in mailbox.messages())
+    assert {p.reference for p in ledger if p.state == states.POSTED} == set(copies)
+    lost_answers = sum(n for fault, n in injected.items() if fault.startswith("smtp.DATA")
+                       and fault.endswith("/after"))
+    assert sum(copies.values()) - len(copies) <= lost_answers

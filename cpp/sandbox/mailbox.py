@@ -4,6 +4,7 @@ Tests use the same SMTP handler, so receipts travel over real SMTP there too.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -15,6 +16,7 @@ from aiosmtpd.controller import Controller
 from flask import Blueprint, current_app, render_template
 
 from .. import sqlite
+from . import faults
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -50,14 +52,27 @@ class MailboxStore(sqlite.Store):
 
 
 class MailboxHandler:
-    """aiosmtpd handler: every message accepted goes into the store."""
+    """aiosmtpd handler: every message accepted goes into the store.
+
+    Tests can make it fail like a real mail server (see sandbox.faults, service "smtp",
+    operation "DATA"): refuse the message ("fault": 451), stall past the sender's timeout
+    ("hang"), or cut the connection ("drop"); with when="after" the message is kept first.
+    """
 
     def __init__(self, store: MailboxStore):
         self.store = store
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.store.add(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
-        return "250 Message accepted for delivery"
+        fault = faults.take_fault("smtp", "DATA")
+        if fault is None or fault.when == "after":
+            self.store.add(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+        if fault is None:
+            return "250 Message accepted for delivery"
+        if fault.mode == "hang":
+            await asyncio.sleep(fault.seconds)
+        elif fault.mode == "drop":
+            server.transport.close()
+        return "451 Requested action aborted: try again later"
 
 
 def free_port() -> int:
