@@ -41,14 +41,14 @@ def returned():
     reference = request.args.get("ref", "")
     if not REFERENCE.match(reference):
         return not_recognised()
-    payment = get_ledger().get(reference)
-    if payment is not None and current_user.is_authenticated \
-            and payment.customer_code != current_user.code:
-        return not_recognised()
     try:
         payment = service.find_returned_payment(reference, request.args)
     except service.ReturnNotRecognised as exc:
         log.warning("payment return refused: %s", exc)
+        return not_recognised()
+    if current_user.is_authenticated and payment.customer_code != current_user.code:
+        log.warning("payment return %s refused: opened by customer %s", reference,
+                    current_user.code)
         return not_recognised()
     service.complete(payment, browser_status=request.args.get("Status", "")[:200])
     # Post/redirect/get: the result page's URL carries no transaction data, and a refresh
