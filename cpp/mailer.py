@@ -6,7 +6,6 @@ import smtplib
 from flask import current_app
 from flask_mail import Connection, Message
 
-from .extensions import mail
 
 
 class TimeoutConnection(Connection):
@@ -29,5 +28,3 @@ def send(message: Message) -> None:
     with TimeoutConnection(state) as connection:
         connection.send(message)
 
-
-__all__ = ["mail", "send", "Message"]
