@@ -7,7 +7,6 @@ from flask import current_app
 from flask_mail import Connection, Message
 
 
-
 class TimeoutConnection(Connection):
     def configure_host(self):
         timeout = current_app.config["MAIL_TIMEOUT"]
