@@ -95,8 +95,8 @@ def payments_command(needs_attention: bool, limit: int) -> None:
     ledger = get_ledger()
     if needs_attention:
         payments = ledger.find(states=(states.NEEDS_ATTENTION,), limit=limit)
-        payments += [p for p in ledger.find(states=(states.POSTED,), limit=10_000)
-                     if p.receipt_status == "failed"][:limit]
+        payments += ledger.find(states=(states.POSTED,), receipt_statuses=("failed",),
+                                limit=limit)
     else:
         payments = ledger.find(limit=limit)
     if not payments:

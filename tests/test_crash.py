@@ -178,15 +178,21 @@ def test_killed_while_the_customer_is_on_the_card_page(crash_env, sandbox):
     assert_exactly_one_posting(sandbox, ledger)
 
 
-def test_killed_after_approval_before_posting(crash_env, sandbox):
-    portal, ledger, _ = crash_env
+def kill_during_apply_payment(portal, when: str) -> tuple[Visitor, str]:
+    """Pay, then kill the portal while its return request waits on ApplyPayment."""
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when="before", seconds=1.5))
+    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when=when, seconds=1.5))
     thread, _ = in_background(lambda: visitor.follow(back))
     kill_when(portal, called("pims", "ApplyPayment"))
     thread.join(10)
+    return visitor, back
+
+
+def test_killed_after_approval_before_posting(crash_env, sandbox):
+    portal, ledger, _ = crash_env
+    kill_during_apply_payment(portal, "before")
     assert ledger.find()[0].state == states.APPROVED
     assert sandbox.pims.all_payments() == []
     portal.start()
@@ -197,13 +203,7 @@ def test_killed_after_approval_before_posting(crash_env, sandbox):
 
 def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox):
     portal, ledger, _ = crash_env
-    visitor = Visitor(portal.url)
-    visitor.login("M-1000")
-    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when="after", seconds=1.5))
-    thread, _ = in_background(lambda: visitor.follow(back))
-    kill_when(portal, called("pims", "ApplyPayment"))
-    thread.join(10)
+    visitor, back = kill_during_apply_payment(portal, "after")
     assert len(sandbox.pims.all_payments()) == 1  # PIMS applied it; the portal never heard
     portal.start()
     wait_for_leases_to_lapse(ledger)

@@ -175,12 +175,16 @@ class Ledger(sqlite.Store):
             return self._load(db, row) if row else None
 
     def find(self, *, states: tuple[str, ...] | None = None, customer_code: str | None = None,
-             invoice_numbers: list[str] | None = None, limit: int = 100,
+             invoice_numbers: list[str] | None = None,
+             receipt_statuses: tuple[str, ...] | None = None, limit: int = 100,
              db=None) -> list[Payment]:
         clauses, params = [], []
         if states:
             clauses.append(f"state IN ({','.join('?' * len(states))})")
             params.extend(states)
+        if receipt_statuses:
+            clauses.append(f"receipt_status IN ({','.join('?' * len(receipt_statuses))})")
+            params.extend(receipt_statuses)
         if customer_code:
             clauses.append("customer_code = ?")
             params.append(customer_code)
@@ -196,6 +200,10 @@ class Ledger(sqlite.Store):
             return [self._load(db, row) for row in db.execute(sql, (*params, limit)).fetchall()]
         with self.connect() as conn:
             return [self._load(conn, row) for row in conn.execute(sql, (*params, limit)).fetchall()]
+
+    def count_by_state(self) -> dict[str, int]:
+        with self.connect() as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM payments GROUP BY state").fetchall())
 
     def events(self, payment_id: int) -> list[sqlite3.Row]:
         with self.connect() as db:

@@ -40,12 +40,14 @@ def reconcile(force: bool = False) -> Counter:
                 minutes=current_app.config["PAYMENT_TIMEOUT"])
             service.settle_staged(payment, browser_status=None, expire=timed_out)
             outcome["staged checked"] += 1
-    for payment in ledger.find(states=(states.APPROVED, states.MISMATCH, states.STAGED),
-                               limit=10_000):
-        if payment.state != states.STAGED and (force or payment.due(now)):
+    # Read after the staged pass, so payments it just found approved are posted now.
+    for payment in ledger.find(states=(states.APPROVED, states.MISMATCH), limit=10_000):
+        if force or payment.due(now):
             service.complete(payment, retry_now=force)
             outcome[f"{payment.state} retried"] += 1
-    for payment in ledger.find(states=(states.POSTED,), limit=10_000):
+    # Only receipts still to send: never the whole history of posted payments.
+    for payment in ledger.find(states=(states.POSTED,),
+                               receipt_statuses=("none", "unsent", "sending"), limit=10_000):
         due = payment.receipt_next_at is None or payment.receipt_next_at <= now
         stuck = payment.receipt_status == "sending" and (
             force or now - payment.updated_at > STUCK_SENDING)
@@ -54,8 +56,8 @@ def reconcile(force: bool = False) -> Counter:
                 outcome["receipts sent"] += 1
             else:
                 outcome["receipts failed"] += 1
-    for payment in ledger.find(limit=10_000):
-        outcome[f"now {payment.state}"] += 1
+    for state, count in ledger.count_by_state().items():
+        outcome[f"now {state}"] = count
     log.info("reconcile: %s", dict(outcome))
     return outcome
 
