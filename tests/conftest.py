@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from cpp import create_app
-from cpp.sandbox import SANDBOX_DEFAULTS, create_sandbox_app, faults
+from cpp.sandbox import SANDBOX_DEFAULTS, create_sandbox_app
 from cpp.sandbox.cayan_store import CayanStore
 from cpp.sandbox.demo_data import seed
+from cpp.sandbox.faults import FaultInjector
 from cpp.sandbox.mailbox import MailboxStore, start_smtp
 from cpp.sandbox.pims_store import PimsStore
 
@@ -52,15 +53,20 @@ def seeded_pims(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def sandbox(tmp_path, seeded_pims):
+def faults() -> FaultInjector:
+    """This test's fault switches and call counts, shared by its sandbox and its SMTP server."""
+    return FaultInjector()
+
+
+@pytest.fixture
+def sandbox(tmp_path, seeded_pims, faults):
     data = tmp_path / "sandbox"
     data.mkdir()
     shutil.copy(seeded_pims, data / "sandbox-pims.sqlite3")
-    app = create_sandbox_app(str(data), ("pims", "cayan"), TEST_CREDENTIALS)
+    app = create_sandbox_app(str(data), ("pims", "cayan"), TEST_CREDENTIALS, faults)
     server = LiveServer(app)
     yield Sandbox(server.url, app.extensions["sandbox_pims"], app.extensions["sandbox_cayan"],
                   server)
-    faults.clear()
     server.stop()
 
 
@@ -74,9 +80,9 @@ class Smtp:
 
 
 @pytest.fixture
-def smtp(tmp_path):
+def smtp(tmp_path, faults):
     store = MailboxStore(str(tmp_path / "mail.sqlite3"))
-    controller = start_smtp(store)
+    controller = start_smtp(store, faults)
     yield Smtp(controller.port, store)
     controller.stop()
 

@@ -7,7 +7,7 @@ import threading
 import requests
 
 from cpp.payments import states
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import text_of
@@ -29,12 +29,12 @@ def at_once(count: int, action) -> list:
     return results
 
 
-def test_simultaneous_returns_post_once(portal, visitor, sandbox, smtp):
+def test_simultaneous_returns_post_once(portal, visitor, sandbox, smtp, faults):
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244", "INV-10260"]), APPROVE)
     cookies = visitor.session.cookies.get_dict()
     # PIMS answers slowly, so every request is in flight at the same time
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when="after", seconds=1))
+    faults.arm(Fault("pims", "ApplyPayment", mode="hang", when="after", seconds=1))
     responses = at_once(8, lambda: requests.get(back, cookies=cookies, timeout=30))
     assert all(r.status_code == 200 for r in responses), [r.status_code for r in responses]
     payment = only_payment(portal)
@@ -47,7 +47,7 @@ def test_simultaneous_returns_post_once(portal, visitor, sandbox, smtp):
     assert len(smtp.messages()) <= 1
 
 
-def test_simultaneous_returns_all_see_success_and_one_receipt(portal, visitor, sandbox, smtp):
+def test_simultaneous_returns_all_see_success_and_one_receipt(portal, visitor, sandbox, smtp, faults):
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10252"]), APPROVE)
     cookies = visitor.session.cookies.get_dict()
@@ -59,7 +59,7 @@ def test_simultaneous_returns_all_see_success_and_one_receipt(portal, visitor, s
     assert faults.calls[("pims", "ApplyPayment")] == 1
 
 
-def test_two_tabs_pressing_pay_bill_at_once_stage_one_payment(portal, visitor, sandbox):
+def test_two_tabs_pressing_pay_bill_at_once_stage_one_payment(portal, visitor, sandbox, faults):
     visitor.login("M-1000")
     choices = visitor.invoice_choices()
     token = visitor.token()

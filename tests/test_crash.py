@@ -16,7 +16,7 @@ import requests
 
 from cpp.payments import states
 from cpp.payments.ledger import Ledger, utcnow
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 from cpp.sandbox.mailbox import MailboxStore, start_smtp
 
 from .conftest import TEST_CREDENTIALS
@@ -62,9 +62,9 @@ class PortalProcess:
 
 
 @pytest.fixture
-def crash_env(sandbox, tmp_path):
+def crash_env(sandbox, tmp_path, faults):
     store = MailboxStore(str(tmp_path / "mail.sqlite3"))
-    controller = start_smtp(store)
+    controller = start_smtp(store, faults)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CPP_SECRET_KEY": "test-secret-key-not-for-production",
@@ -114,7 +114,7 @@ def kill_when(portal, reached) -> None:
     portal.kill()
 
 
-def called(service, operation, times=1):
+def called(faults, service, operation, times=1):
     return lambda: faults.calls[(service, operation)] >= times
 
 
@@ -143,15 +143,15 @@ def pay_and_return(visitor: Visitor, card_page: str) -> None:
 
 
 @pytest.mark.parametrize("answer", ["before", "after"])
-def test_killed_while_staging(crash_env, sandbox, answer):
+def test_killed_while_staging(crash_env, sandbox, answer, faults):
     """Killed before Cayan answered CreateTransaction (work done or not)."""
     portal, ledger, _ = crash_env
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     choices = visitor.invoice_choices()
-    faults.arm(faults.Fault("transport", "CreateTransaction", mode="hang", when=answer, seconds=1.5))
+    faults.arm(Fault("transport", "CreateTransaction", mode="hang", when=answer, seconds=1.5))
     thread, outcome = in_background(lambda: visitor.pay_bill([choices["INV-10244"]]))
-    kill_when(portal, called("transport", "CreateTransaction"))
+    kill_when(portal, called(faults, "transport", "CreateTransaction"))
     thread.join(10)
     assert "error" in outcome  # the customer's browser saw the connection drop
     portal.start()
@@ -178,21 +178,21 @@ def test_killed_while_the_customer_is_on_the_card_page(crash_env, sandbox):
     assert_exactly_one_posting(sandbox, ledger)
 
 
-def kill_during_apply_payment(portal, when: str) -> tuple[Visitor, str]:
+def kill_during_apply_payment(portal, faults, when: str) -> tuple[Visitor, str]:
     """Pay, then kill the portal while its return request waits on ApplyPayment."""
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="hang", when=when, seconds=1.5))
+    faults.arm(Fault("pims", "ApplyPayment", mode="hang", when=when, seconds=1.5))
     thread, _ = in_background(lambda: visitor.follow(back))
-    kill_when(portal, called("pims", "ApplyPayment"))
+    kill_when(portal, called(faults, "pims", "ApplyPayment"))
     thread.join(10)
     return visitor, back
 
 
-def test_killed_after_approval_before_posting(crash_env, sandbox):
+def test_killed_after_approval_before_posting(crash_env, sandbox, faults):
     portal, ledger, _ = crash_env
-    kill_during_apply_payment(portal, "before")
+    kill_during_apply_payment(portal, faults, "before")
     assert ledger.find()[0].state == states.APPROVED
     assert sandbox.pims.all_payments() == []
     portal.start()
@@ -201,9 +201,9 @@ def test_killed_after_approval_before_posting(crash_env, sandbox):
     assert_exactly_one_posting(sandbox, ledger)
 
 
-def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox):
+def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox, faults):
     portal, ledger, _ = crash_env
-    visitor, back = kill_during_apply_payment(portal, "after")
+    visitor, back = kill_during_apply_payment(portal, faults, "after")
     assert len(sandbox.pims.all_payments()) == 1  # PIMS applied it; the portal never heard
     portal.start()
     wait_for_leases_to_lapse(ledger)
@@ -213,14 +213,14 @@ def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox)
     assert_exactly_one_posting(sandbox, ledger)
 
 
-def test_killed_after_posting_before_the_receipt(crash_env, sandbox):
+def test_killed_after_posting_before_the_receipt(crash_env, sandbox, faults):
     portal, ledger, mailbox = crash_env
-    faults.arm(faults.Fault("smtp", "DATA", mode="hang", seconds=4))
+    faults.arm(Fault("smtp", "DATA", mode="hang", seconds=4))
     visitor = Visitor(portal.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
     thread, _ = in_background(lambda: visitor.follow(back))
-    kill_when(portal, called("smtp", "DATA"))
+    kill_when(portal, called(faults, "smtp", "DATA"))
     thread.join(10)
     [payment] = ledger.find()
     assert payment.state == states.POSTED and payment.receipt_status == "sending"

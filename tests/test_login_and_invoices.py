@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 
 from .visitor import text_of
 
@@ -68,15 +68,15 @@ def test_pims_down_gives_the_friendly_503(make_app, closed_port):
     assert "Traceback" not in text and "Connection" not in text
 
 
-def test_pims_slower_than_the_timeout_gives_the_503(make_app):
+def test_pims_slower_than_the_timeout_gives_the_503(make_app, faults):
     app = make_app(WTF_CSRF_ENABLED=False, PIMS_TIMEOUT=0.5)
-    faults.arm(faults.Fault("pims", "AuthenticateCustomer", mode="hang", seconds=2))
+    faults.arm(Fault("pims", "AuthenticateCustomer", mode="hang", seconds=2))
     response = app.test_client().post("/login", data={"account": "M-1000", "password": "demo"})
     assert response.status_code == 503
 
 
-def test_pims_down_while_listing_invoices_gives_the_503(logged_in):
-    faults.arm(faults.Fault("pims", "GetOpenInvoices", mode="fault"))
+def test_pims_down_while_listing_invoices_gives_the_503(logged_in, faults):
+    faults.arm(Fault("pims", "GetOpenInvoices", mode="fault"))
     response = logged_in.get("/invoices")
     assert response.status_code == 503
     assert "Payments are temporarily unavailable" in page_text(response)

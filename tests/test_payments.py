@@ -10,7 +10,7 @@ import requests
 
 from cpp.payments import states
 from cpp.payments.ledger import Ledger
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 
 from .visitor import Visitor, text_of
 
@@ -217,10 +217,10 @@ def test_smtp_down_leaves_the_receipt_unsent_and_the_page_fine(make_portal, sand
 
 
 def test_pims_down_after_the_charge_tells_the_customer_and_keeps_it_for_retry(portal, visitor,
-                                                                              sandbox, smtp):
+                                                                              sandbox, smtp, faults):
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="http500", when="after"))
+    faults.arm(Fault("pims", "ApplyPayment", mode="http500", when="after"))
     text = text_of(visitor.follow(back).text)
     assert "Your card was charged" in text and "you don't need to pay again" in text
     payment = only_payment(portal)
@@ -347,10 +347,10 @@ def test_redirect_location_comes_from_public_url_not_the_host_header(portal, vis
     assert staged["redirect_location"].startswith(portal[1].url + "/pay/return?ref=")
 
 
-def test_reporting_down_on_return_shows_confirming_and_completes_later(portal, visitor, sandbox):
+def test_reporting_down_on_return_shows_confirming_and_completes_later(portal, visitor, sandbox, faults):
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    faults.arm(faults.Fault("reporting", "TransactionsByTransactionId", mode="fault"))
+    faults.arm(Fault("reporting", "TransactionsByTransactionId", mode="fault"))
     text = text_of(visitor.follow(back).text)
     assert "We're confirming your payment" in text and "don't pay again" in text
     assert only_payment(portal).state == states.STAGED

@@ -17,7 +17,7 @@ from cpp.pims.models import (
     PimsError,
     PimsUnavailable,
 )
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 
 from .conftest import TEST_CREDENTIALS
 
@@ -167,20 +167,20 @@ def test_refused_connection_is_unavailable(closed_port):
     assert time.monotonic() - started < 3
 
 
-def test_slower_than_the_timeout_is_unavailable(sandbox):
-    faults.arm(faults.Fault("pims", "GetOpenInvoices", mode="hang", seconds=2))
+def test_slower_than_the_timeout_is_unavailable(sandbox, faults):
+    faults.arm(Fault("pims", "GetOpenInvoices", mode="hang", seconds=2))
     with pytest.raises(PimsUnavailable):
         client_for(sandbox.pims_url, timeout=0.5).get_open_invoices("M-1000")
 
 
-def test_malformed_answer_is_unavailable(pims):
-    faults.arm(faults.Fault("pims", "GetOpenInvoices", mode="malformed"))
+def test_malformed_answer_is_unavailable(pims, faults):
+    faults.arm(Fault("pims", "GetOpenInvoices", mode="malformed"))
     with pytest.raises(PimsUnavailable):
         pims.get_open_invoices("M-1000")
 
 
-def test_lost_answer_after_apply_can_be_checked_with_get_payment(pims, sandbox):
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="http500", when="after"))
+def test_lost_answer_after_apply_can_be_checked_with_get_payment(pims, sandbox, faults):
+    faults.arm(Fault("pims", "ApplyPayment", mode="http500", when="after"))
     with pytest.raises(PimsUnavailable):
         pims.apply_payment(payment("REF00007", "M-1000", ("INV-10266", "425.75")))
     assert pims.get_payment("REF00007") is not None  # the work was done; only the answer was lost
@@ -188,8 +188,8 @@ def test_lost_answer_after_apply_can_be_checked_with_get_payment(pims, sandbox):
     assert already is True and len(sandbox.pims.all_payments()) == 1
 
 
-def test_dropped_connection_after_the_work_is_unavailable_and_the_work_stays_done(pims, sandbox):
-    faults.arm(faults.Fault("pims", "ApplyPayment", mode="drop", when="after"))
+def test_dropped_connection_after_the_work_is_unavailable_and_the_work_stays_done(pims, sandbox, faults):
+    faults.arm(Fault("pims", "ApplyPayment", mode="drop", when="after"))
     with pytest.raises(PimsUnavailable):
         pims.apply_payment(payment("REF00008", "M-1000", ("INV-10231", "289.99")))
     assert pims.get_payment("REF00008") is not None

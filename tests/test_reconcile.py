@@ -5,7 +5,7 @@ import logging
 import time
 
 from cpp.payments import states
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import Visitor, text_of
@@ -29,7 +29,7 @@ def test_paid_but_never_came_back_is_posted_by_reconcile(portal, visitor, sandbo
     assert events[-1]["actor"] == "job"
 
 
-def test_abandoned_without_paying_expires_only_after_the_timeout(make_portal, sandbox):
+def test_abandoned_without_paying_expires_only_after_the_timeout(make_portal, sandbox, faults):
     app, server = make_portal()
     visitor = Visitor(server.url)
     visitor.login("M-1000")
@@ -68,21 +68,21 @@ def test_a_stale_payment_that_was_paid_is_completed_not_expired(make_portal, san
     assert len(app.extensions["ledger"].find()) == 1  # no second charge staged
 
 
-def test_pay_bill_that_died_before_staging_is_expired(portal, visitor, sandbox):
+def test_pay_bill_that_died_before_staging_is_expired(portal, visitor, sandbox, faults):
     visitor.login("M-1000")
     choices = visitor.invoice_choices()
-    faults.arm(faults.Fault("transport", "CreateTransaction", mode="http500", when="after"))
+    faults.arm(Fault("transport", "CreateTransaction", mode="http500", when="after"))
     response = visitor.pay_bill([choices["INV-10244"]])
     assert response.status_code == 503
     assert only_payment(portal).state == states.STAGE_FAILED
 
 
-def test_posting_retries_back_off_then_need_attention(make_portal, sandbox, caplog):
+def test_posting_retries_back_off_then_need_attention(make_portal, sandbox, caplog, faults):
     app, server = make_portal(MAX_ATTEMPTS=3)
     visitor = Visitor(server.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    faults.arm(faults.Fault("pims", "*", mode="fault", times=100))
+    faults.arm(Fault("pims", "*", mode="fault", times=100))
     visitor.follow(back)
     portal = (app, server)
     reconcile(portal)  # not due yet: backoff

@@ -17,7 +17,7 @@ import requests
 
 from cpp.payments import states
 from cpp.payments.ledger import utcnow
-from cpp.sandbox import faults
+from cpp.sandbox.faults import Fault
 from cpp.sandbox.mailbox import MailboxStore, start_smtp
 
 from .test_payments import APPROVE, DECLINE, REFERRAL, SHORT_AMOUNT, edit_query
@@ -58,14 +58,14 @@ def seed_customers(store, rng: random.Random) -> dict[str, list[str]]:
     return customers
 
 
-def test_soak(make_portal, sandbox, tmp_path, capsys):
+def test_soak(make_portal, sandbox, tmp_path, capsys, faults):
     seed = int(os.environ.get("CPP_SOAK_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     with capsys.disabled():
         print(f"\nsoak: seed {seed} (set CPP_SOAK_SEED={seed} to replay), {PAYMENTS} payments")
     customers = seed_customers(sandbox.pims, rng)
     mailbox = MailboxStore(str(tmp_path / "soak-mail.sqlite3"))
-    controller = start_smtp(mailbox)
+    controller = start_smtp(mailbox, faults)
     app, server = make_portal(PIMS_TIMEOUT=1, CAYAN_TIMEOUT=1, MAIL_TIMEOUT=2, MAX_ATTEMPTS=4,
                               MAIL_PORT=controller.port)
     injected: Counter = Counter()
@@ -93,7 +93,7 @@ def test_soak(make_portal, sandbox, tmp_path, capsys):
             service, operation, modes = local.choice(FAULT_STEPS)
             mode = local.choice(modes)
             when = local.choice(("before", "after"))
-            faults.arm(faults.Fault(service, operation, mode=mode, when=when, seconds=1.3))
+            faults.arm(Fault(service, operation, mode=mode, when=when, seconds=1.3))
             injected[f"{service}.{operation} {mode}/{when}"] += 1
         picked = local.sample(sorted(choices), k=min(len(choices), local.randint(1, 3)))
         try:

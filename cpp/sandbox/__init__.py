@@ -13,6 +13,7 @@ from flask import Flask
 
 from ..config import DEMO_SETTINGS
 from .cayan_store import CayanStore
+from .faults import FaultInjector
 from .pims_store import PimsStore
 
 ALL_SERVICES = ("pims", "cayan", "mail")
@@ -27,9 +28,12 @@ SANDBOX_DEFAULTS = {
 }
 
 
-def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES) -> None:
+def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES,
+            faults: FaultInjector | None = None) -> None:
     from ..extensions import csrf
 
+    # This sandbox's own fault switches and call counts (tests share them with their SMTP server).
+    faults = app.extensions.setdefault("sandbox_faults", faults or FaultInjector())
     for key, value in SANDBOX_DEFAULTS.items():
         app.config.setdefault(key, value)
     os.makedirs(data_dir, exist_ok=True)
@@ -52,7 +56,7 @@ def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES)
         from . import mailbox
 
         store = mailbox.MailboxStore(os.path.join(data_dir, "sandbox-mail.sqlite3"))
-        controller = mailbox.start_smtp(store)
+        controller = mailbox.start_smtp(store, faults)
         app.extensions["sandbox_mailbox"] = store
         app.extensions["sandbox_smtp"] = controller
         app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port,
@@ -61,8 +65,8 @@ def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES)
 
 
 def create_sandbox_app(data_dir: str, services: tuple[str, ...] = ("pims", "cayan"),
-                       config: dict | None = None) -> Flask:
+                       config: dict | None = None, faults: FaultInjector | None = None) -> Flask:
     app = Flask(__name__, template_folder="../../templates")
     app.config.update(config or {})
-    install(app, data_dir, services)
+    install(app, data_dir, services, faults)
     return app

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from flask import Blueprint, current_app, render_template
 
 from .. import sqlite
-from . import faults
+from .faults import FaultInjector
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -59,11 +59,12 @@ class MailboxHandler:
     ("hang"), or cut the connection ("drop"); with when="after" the message is kept first.
     """
 
-    def __init__(self, store: MailboxStore):
+    def __init__(self, store: MailboxStore, faults: FaultInjector):
         self.store = store
+        self.faults = faults
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        fault = faults.take_fault("smtp", "DATA")
+        fault = self.faults.take("smtp", "DATA")
         if fault is None or fault.when == "after":
             self.store.add(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         if fault is None:
@@ -81,8 +82,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_smtp(store: MailboxStore, port: int | None = None) -> Controller:
-    controller = Controller(MailboxHandler(store), hostname="127.0.0.1", port=port or free_port())
+def start_smtp(store: MailboxStore, faults: FaultInjector, port: int | None = None) -> Controller:
+    controller = Controller(MailboxHandler(store, faults), hostname="127.0.0.1",
+                            port=port or free_port())
     controller.start()
     return controller
 

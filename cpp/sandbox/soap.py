@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Response, request
+from flask import Response, current_app, request
 from lxml import etree
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -87,8 +87,6 @@ Handler = Callable[[etree._Element, etree._Element | None], etree._Element]
 def dispatch(service: str, namespace: str, schema: etree.XMLSchema,
              handlers: dict[str, Handler]) -> Response:
     """Answer one SOAP POST. `service` names it for fault injection (see sandbox.faults)."""
-    from .faults import take_fault
-
     try:
         header, operation = parse_request(request.get_data())
         name = etree.QName(operation).localname
@@ -96,7 +94,7 @@ def dispatch(service: str, namespace: str, schema: etree.XMLSchema,
             raise SoapFault(f"Unknown operation {operation.tag}.")
         if not schema.validate(operation):
             raise SoapFault(f"Invalid {name} request: {schema.error_log.last_error.message}")
-        fault = take_fault(service, name)
+        fault = current_app.extensions["sandbox_faults"].take(service, name)
         if fault and fault.when == "before":
             return injected(fault)
         payload = handlers[name](operation, header)
