@@ -93,15 +93,22 @@ MAIL_TIMEOUT = 10.0
 SESSION_IDLE_MINUTES = 15
 SESSION_MAX_HOURS = 8
 # Failed logins allowed per account (after which it is locked for the rest of the window) and
-# per client address. Both give the same message whether or not the account exists.
+# per client address. Both give the same message whether or not the account exists. Every
+# attempt is counted before PIMS is asked, so the limits are exact however many arrive at once.
 LOGIN_ACCOUNT_LIMIT = "5 per 15 minutes"
 LOGIN_ADDRESS_LIMIT = "20 per 15 minutes"
-# Where those counts live: "memory://" for a single process; with several processes (gunicorn
-# workers) use a shared store such as "redis://localhost:6379" (pip install redis).
-RATELIMIT_STORAGE_URI = "memory://"
-# How many reverse proxies (IIS, nginx) stand in front of the portal. Their X-Forwarded-For and
-# X-Forwarded-Proto headers are trusted only when this is set. 0: no proxy.
+# Sessions and failed-login counts live in the DATABASE below, shared by every portal process
+# on this machine. To share them between machines, name a Redis server here, e.g.
+# "redis://127.0.0.1:6379/0".
+REDIS_URL = None
+# How many reverse proxies (IIS, nginx) stand in front of the portal, one behind the other.
+# Their X-Forwarded-For and X-Forwarded-Proto headers are believed only when this is set, and
+# only from TRUSTED_PROXY_ADDRESSES. 0: no proxy. Behind a proxy this MUST be set: otherwise
+# the portal sees every customer as the proxy's address and cannot tell they used HTTPS.
 TRUSTED_PROXIES = 0
+# Where those proxies connect from: addresses or CIDR ranges. The default is this machine,
+# which is right when IIS or nginx runs on the portal's own server.
+TRUSTED_PROXY_ADDRESSES = ["127.0.0.1", "::1"]
 # Redirect every plain-HTTP request to PUBLIC_URL's https:// address.
 FORCE_HTTPS = False
 # Largest request body accepted, in bytes.
@@ -109,5 +116,7 @@ MAX_CONTENT_LENGTH = 65536
 # Sites allowed to show the portal in a frame (your own website), e.g.
 # ["https://www.yourshop.com"]. Empty: nobody may frame it.
 EMBED_ALLOWED_ORIGINS = []
+# Seconds a write to the DATABASE waits for another process's write before giving up.
+DATABASE_TIMEOUT = 10.0
 # Log level for the portal's own logs ("cpp" and the "cpp.audit" trail).
 LOG_LEVEL = "INFO"

@@ -5,14 +5,14 @@ import os
 
 from flask import Flask
 
-from . import invoices, sandbox
+from . import invoices, sandbox, shared_state
 from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
 from .cli import register_commands
 from .config import ConfigError, load_config
 from .errors import register_errorhandlers
-from .extensions import csrf, limiter, login_manager, mail
+from .extensions import csrf, login_manager, mail
 from .formatting import register_template_helpers
 from .headers import register_security_headers
 from .logging_setup import configure_logging
@@ -20,6 +20,8 @@ from .payments import ledger
 from .payments import routes as payment_routes
 from .payments.reconcile import start_background as start_reconciler
 from .pims import client as pims_client
+from .proxy import register_proxy_support
+from .server_session import ServerSessionInterface
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -37,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_security_headers(app)
+    register_proxy_support(app)
     register_commands(app)
     start_reconciler(app)
     return app
@@ -50,7 +53,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to see your invoices."
     login_manager.login_message_category = "info"
     mail.init_app(app)
-    limiter.init_app(app)
+    shared_state.init_app(app)
+    app.session_interface = ServerSessionInterface()
     pims_client.init_app(app)
     cayan_client.init_app(app)
     ledger.init_app(app)

@@ -67,6 +67,10 @@ def reconcile_command(force: bool) -> None:
     outcome = reconcile(force=force)
     for key in sorted(outcome):
         click.echo(f"{key}: {outcome[key]}")
+    if outcome["errors"]:
+        # Everything else was done; a non-zero exit makes the scheduler show it.
+        raise click.ClickException(f"{outcome['errors']} payment(s) failed unexpectedly; "
+                                   "the log says why. All other payments were reconciled.")
 
 
 @cpp_cli.command("retry")

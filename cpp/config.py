@@ -65,15 +65,18 @@ DEFAULTS: dict[str, object] = {
     # per client address. Flask-Limiter's syntax.
     "LOGIN_ACCOUNT_LIMIT": "5 per 15 minutes",
     "LOGIN_ADDRESS_LIMIT": "20 per 15 minutes",
-    "RATELIMIT_STORAGE_URI": "memory://",
+    # Sessions and login counters: the ledger database unless a Redis server is named.
+    "REDIS_URL": None,
     # Number of reverse proxies (IIS, nginx) in front of the portal whose X-Forwarded-For and
-    # X-Forwarded-Proto headers are trusted. 0: none, use the connection itself.
+    # X-Forwarded-Proto headers are trusted, and where they connect from (see cpp.proxy).
     "TRUSTED_PROXIES": 0,
+    "TRUSTED_PROXY_ADDRESSES": ["127.0.0.1", "::1"],
     "FORCE_HTTPS": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "EMBED_ALLOWED_ORIGINS": [],
+    "DATABASE_TIMEOUT": 10.0,
     "LOG_LEVEL": "INFO",
     "DEMO_MODE": None,  # computed; setting it True by hand is refused outside tests
 }
@@ -83,7 +86,7 @@ INTERNAL_KEYS = ("DEMO_MODE", "MAIL_SUPPRESS_SEND", "SESSION_COOKIE_HTTPONLY",
                  "SESSION_COOKIE_SAMESITE")
 
 # Keys whose environment value must be turned into a number.
-NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT")
+NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT", "DATABASE_TIMEOUT")
 
 # Built-in sandbox credentials: only ever used in demo mode, against the in-process sandbox.
 DEMO_SETTINGS: dict[str, object] = {
@@ -128,9 +131,11 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config.from_mapping(test_config)
     for key in NUMERIC_KEYS:
         app.config[key] = float(app.config[key])
+    app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"] or 0)
     if not app.config["DATABASE"]:
         app.config["DATABASE"] = os.path.join(app.instance_path, "cpp.sqlite3")
     decide_mode(app)
+    check_limits_and_proxies(app)
     check_config(app)
     # The session cookie only travels over HTTPS when the portal is served over HTTPS.
     app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_URL"]).lower().startswith("https://")
@@ -167,6 +172,22 @@ def decide_mode(app: Flask) -> None:
     app.config["CAYAN_TRANSPORTWEB_URL"] = sandbox + "/cayan/transportweb.aspx"
     app.config["CAYAN_REPORTING_URL"] = sandbox + "/cayan/reporting"
     app.config["CAYAN_CREDIT_URL"] = sandbox + "/cayan/credit"
+
+
+def check_limits_and_proxies(app: Flask) -> None:
+    from .auth.throttle import parse_limit
+    from .proxy import parse_networks
+
+    for key in ("LOGIN_ACCOUNT_LIMIT", "LOGIN_ADDRESS_LIMIT"):
+        try:
+            parse_limit(app.config[key])
+        except ValueError:
+            raise ConfigError(f"{key} must read like '5 per 15 minutes': {app.config[key]!r}") from None
+    try:
+        parse_networks(app.config["TRUSTED_PROXY_ADDRESSES"])
+    except ValueError as exc:
+        raise ConfigError(f"TRUSTED_PROXY_ADDRESSES has something that is not an address: {exc}") \
+            from None
 
 
 def check_config(app: Flask) -> None:

@@ -4,9 +4,18 @@ from __future__ import annotations
 import argparse
 import os
 
+from werkzeug.serving import WSGIRequestHandler
+
 from . import ConfigError, create_app
 from .config import is_loopback
 from .sandbox.demo_data import DEMO_LOGINS, DEMO_PASSWORD
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's server, naming no versions in its Server header."""
+
+    def version_string(self) -> str:
+        return "CPP"
 
 
 def run(argv: list[str]) -> int:
@@ -34,5 +43,6 @@ def run(argv: list[str]) -> int:
         print(f"Customer Payment Portal on {url} (development server; see README for production)")
         if not is_loopback(args.host):
             print("Warning: the development server is not meant for the open internet.")
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False,
+            request_handler=QuietRequestHandler)
     return 0

@@ -43,10 +43,6 @@ def render_error(status: int, title: str | None = None, message: str | None = No
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        if exc.code == 429 and request.endpoint == "auth.login":
-            from .auth.routes import locked_out_page
-
-            return locked_out_page()
         return render_error(exc.code or 500)
 
     @app.errorhandler(CSRFError)

@@ -5,19 +5,20 @@ from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request
 from flask_login import current_user
-from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .errors import render_error
+from .proxy import forwarded_as_https_by_untrusted_proxy
 
 
 def register_security_headers(app: Flask) -> None:
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if proxies:
-        # Only then are X-Forwarded-For/-Proto believed: the client address (for login limits
-        # and logs) and whether the customer's connection was HTTPS.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
-
     @app.before_request
     def force_https():
         if app.config.get("FORCE_HTTPS") and not request.is_secure:
+            if forwarded_as_https_by_untrusted_proxy():
+                # Redirecting would loop for ever (ERR_TOO_MANY_REDIRECTS): the customer did use
+                # HTTPS, the portal just was not told to believe its proxy. Say so instead.
+                return render_error(500, "This page can't be shown right now",
+                                    "The payment page is being set up. Please call the shop.")
             public = urlsplit(app.config["PUBLIC_URL"])
             target = f"https://{public.netloc}{request.full_path if request.query_string else request.path}"
             return redirect(target, 308)
@@ -37,8 +38,9 @@ def register_security_headers(app: Flask) -> None:
             f"frame-ancestors {embedders}",
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
-        # Return URLs carry transaction data; never leak them to another site.
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Return URLs carry transaction data: never send them to another site. Same-origin
+        # requests keep their Referer (and Origin), which the CSRF origin check relies on.
+        response.headers["Referrer-Policy"] = "same-origin"
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if current_user.is_authenticated or request.endpoint in NO_STORE_ENDPOINTS:

@@ -6,10 +6,8 @@ A mail server that is down never breaks the payment: the receipt is recorded as 
 from __future__ import annotations
 
 import logging
-import smtplib
 
 from flask import current_app, render_template
-from flask_mail import Message
 
 from . import mailer
 from .payments import states
@@ -38,13 +36,13 @@ def sender_for(location: dict) -> tuple[tuple[str, str] | str, str | None]:
     return ((name, address) if name else address), reply_to
 
 
-def build_receipt(payment: Payment) -> Message:
+def build_receipt(payment: Payment) -> mailer.EncodedMessage:
     location = location_details(payment.invoices[0].location if payment.invoices else None)
     context = {"payment": payment, "location": location, "location_details": location_details,
                "shop_name": current_app.config["SHOP_NAME"]}
     sender, reply_to = sender_for(location)
     subject = render_template("receipts/subject.txt", **context).strip()
-    return Message(
+    return mailer.EncodedMessage(
         subject=" ".join(subject.split()),
         recipients=[payment.customer_email],
         body=render_template("receipts/receipt.txt", **context),
@@ -70,7 +68,9 @@ def send_receipt(payment: Payment, retry: bool = False) -> bool:
         return False
     try:
         mailer.send(build_receipt(payment))
-    except (smtplib.SMTPException, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is this receipt's, never the payment's
+        # (a refused address, a template error, a dead server): recorded and retried, and
+        # after MAX_ATTEMPTS shown to staff; the payment itself is already done.
         attempt = payment.receipt_attempts + 1
         gave_up = attempt >= current_app.config["MAX_ATTEMPTS"]
         audit.warning("receipt for payment %s not sent: %s", payment.reference, exc)

@@ -7,9 +7,12 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def connect(path: str) -> Iterator[sqlite3.Connection]:
-    """Autocommit connection with rows by name. WAL lets readers go on while one request writes."""
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+def connect(path: str, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
+    """Autocommit connection with rows by name. WAL lets readers go on while one request writes.
+
+    `timeout` is how long a write waits for another writer before failing.
+    """
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA foreign_keys=ON")
@@ -20,9 +23,9 @@ def connect(path: str) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def transaction(path: str) -> Iterator[sqlite3.Connection]:
+def transaction(path: str, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE: the write lock is taken up front, so check-then-write is atomic."""
-    with connect(path) as db:
+    with connect(path, timeout) as db:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -37,13 +40,14 @@ class Store:
 
     schema = ""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, timeout: float = 30.0):
         self.path = path
-        with connect(path) as db:
+        self.timeout = timeout
+        with connect(path, timeout) as db:
             db.executescript(self.schema)
 
     def connect(self):
-        return connect(self.path)
+        return connect(self.path, self.timeout)
 
     def transaction(self):
-        return transaction(self.path)
+        return transaction(self.path, self.timeout)

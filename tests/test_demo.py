@@ -58,6 +58,7 @@ def test_python_app_py_starts_the_demo_and_prints_the_logins(tmp_path):
         else:
             pytest.fail("the demo did not start")
         assert login.status_code == 200 and "Account #" in login.text
+        assert login.headers["Server"] == "CPP"  # no server or Python version for attackers
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0]

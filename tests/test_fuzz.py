@@ -32,7 +32,7 @@ def form(**fields) -> dict:
 @pytest.fixture
 def fuzz_client(make_app):
     # Generous login limits so the fuzzer reaches the code behind them too.
-    app = make_app(WTF_CSRF_ENABLED=False, LOGIN_ACCOUNT_LIMIT="10000 per minute",
+    app = make_app(LOGIN_ACCOUNT_LIMIT="10000 per minute",
                    LOGIN_ADDRESS_LIMIT="10000 per minute")
     client = app.test_client()
     client.post("/login", data={"account": "M-1000", "password": "demo"})

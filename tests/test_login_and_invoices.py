@@ -60,7 +60,7 @@ def test_empty_and_oversized_input_get_clear_messages(client):
 
 
 def test_pims_down_gives_the_friendly_503(make_app, closed_port):
-    app = make_app(WTF_CSRF_ENABLED=False, PIMS_URL=f"http://127.0.0.1:{closed_port}/pims")
+    app = make_app(PIMS_URL=f"http://127.0.0.1:{closed_port}/pims")
     response = app.test_client().post("/login", data={"account": "M-1000", "password": "demo"})
     assert response.status_code == 503
     text = page_text(response)
@@ -69,7 +69,7 @@ def test_pims_down_gives_the_friendly_503(make_app, closed_port):
 
 
 def test_pims_slower_than_the_timeout_gives_the_503(make_app, faults):
-    app = make_app(WTF_CSRF_ENABLED=False, PIMS_TIMEOUT=0.5)
+    app = make_app(PIMS_TIMEOUT=0.5)
     faults.arm(Fault("pims", "AuthenticateCustomer", mode="hang", seconds=2))
     response = app.test_client().post("/login", data={"account": "M-1000", "password": "demo"})
     assert response.status_code == 503
@@ -160,7 +160,7 @@ def test_unknown_page_is_a_friendly_404(client):
 
 
 def test_money_and_dates_follow_the_shops_locale(make_app):
-    app = make_app(WTF_CSRF_ENABLED=False, LOCALE="fr_CA", CURRENCY="CAD")
+    app = make_app(LOCALE="fr_CA", CURRENCY="CAD")
     client = app.test_client()
     client.post("/login", data={"account": "M-1000", "password": "demo"})
     html = client.get("/invoices").get_data(as_text=True)
@@ -170,7 +170,7 @@ def test_money_and_dates_follow_the_shops_locale(make_app):
 
 
 def test_shop_name_and_logo_on_every_page(make_app):
-    app = make_app(WTF_CSRF_ENABLED=False, SHOP_NAME="Acme Phone Fix",
+    app = make_app(SHOP_NAME="Acme Phone Fix",
                    SHOP_LOGO="/static/img/demo-logo.svg")
     client = app.test_client()
     for response in (client.get("/login"), client.get("/nowhere")):

@@ -21,7 +21,12 @@ class LoginForm(FlaskForm):
     password = PasswordField(
         "Password",
         validators=[DataRequired("Enter your password."),
-                    Length(max=128, message="Passwords are at most 128 characters.")],
+                    Length(max=128, message="Passwords are at most 128 characters."),
+                    # A tab, newline or other control character cannot be part of a password
+                    # typed at a keyboard; PIMS would only fault on it.
+                    Regexp(r"^[^\x00-\x1f\x7f]*$",
+                           message="Your password contains a character that can't be typed in a "
+                                   "password. Please type it again.")],
         render_kw={"autocomplete": "current-password"},
     )
     submit = SubmitField("Log In")

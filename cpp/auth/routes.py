@@ -6,9 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -17,9 +15,9 @@ from flask import (
 )
 from flask_login import current_user
 
-from ..extensions import limiter
 from ..pims.client import get_pims
 from ..pims.models import AccountDisabled, InvalidCredentials
+from . import throttle
 from .forms import LoginForm
 from .session import end_session, start_session
 
@@ -33,27 +31,7 @@ LOCKED = ("For your security, logging in is paused after several unsuccessful tr
           "Please wait 15 minutes and try again, or call the shop.")
 
 
-def failed_login(response) -> bool:
-    """Only wrong credentials count towards a lockout, not typos caught by the form."""
-    return bool(g.get("login_failed"))
-
-
-def account_key() -> str:
-    return "account:" + (request.form.get("account") or "").strip().upper()[:40]
-
-
-def account_limit() -> str:
-    return current_app.config["LOGIN_ACCOUNT_LIMIT"]
-
-
-def address_limit() -> str:
-    return current_app.config["LOGIN_ADDRESS_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(address_limit, methods=["POST"], deduct_when=failed_login, scope="login-address")
-@limiter.limit(account_limit, key_func=account_key, methods=["POST"], deduct_when=failed_login,
-               scope="login-account")
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("invoices.index"))
@@ -63,18 +41,26 @@ def login():
         error = "For your security you were logged out after a period of inactivity. Please log in again."
     if form.validate_on_submit():
         account = form.account.data.upper()
+        # Counted before PIMS is asked, so simultaneous guesses cannot all get through.
+        attempt = throttle.count_attempt(account)
+        if not attempt.allowed:
+            return locked_out_page(account)
         try:
             customer = get_pims().authenticate_customer(account, form.password.data)
         except InvalidCredentials:
             audit.info("login failed for account %s from %s", account, request.remote_addr)
-            g.login_failed = True
             error = WRONG_CREDENTIALS
         except AccountDisabled:
+            attempt.not_a_failure()
             audit.info("login refused: account %s is disabled", account)
             error = DISABLED
+        except BaseException:
+            attempt.not_a_failure()  # PIMS could not say: not the customer's failure
+            raise
         else:
+            attempt.not_a_failure()
             start_session(customer)
-            audit.info("login: %s", customer.code)
+            audit.info("login: %s from %s", customer.code, request.remote_addr)
             return redirect(safe_next(request.args.get("next")) or url_for("invoices.index"), 303)
     status = 200 if error is None and not form.errors else 400
     return render_template("auth/login.html", form=form, error=error), status
@@ -100,6 +86,6 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def locked_out_page():
-    audit.warning("login locked out: account %s from %s", account_key(), request.remote_addr)
+def locked_out_page(account: str):
+    audit.warning("login locked out: account %s from %s", account, request.remote_addr)
     return render_template("auth/login.html", form=LoginForm(), error=LOCKED), 429

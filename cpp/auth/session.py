@@ -1,7 +1,8 @@
-"""The logged-in customer lives in the signed session cookie; PIMS is asked only at login.
+"""The logged-in customer lives in the server-side session (cpp.server_session); PIMS is asked
+only at login.
 
-Idle and absolute timeouts are checked on the server, not left to the cookie's expiry, because
-a copied cookie would otherwise stay valid for as long as its holder keeps using it.
+Idle and absolute timeouts are checked on the server, not left to the cookie's expiry, and
+ending a session empties it on the server, so every copy of the cookie ends with it.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ class PortalCustomer(UserMixin):
 
 
 def start_session(customer: Customer) -> None:
-    # A fresh session at login: nothing an attacker planted before login survives it.
+    # A fresh session, under a new id, at login: nothing planted before login survives it.
     session.clear()
+    session.regenerate()
     session.permanent = True
     now = int(time.time())
     session["customer"] = asdict(customer)

@@ -241,7 +241,7 @@ class Ledger(sqlite.Store):
 
 
 def init_app(app) -> None:
-    app.extensions["ledger"] = Ledger(app.config["DATABASE"])
+    app.extensions["ledger"] = Ledger(app.config["DATABASE"], app.config["DATABASE_TIMEOUT"])
 
 
 def get_ledger() -> Ledger:

@@ -26,24 +26,40 @@ STUCK_SENDING = dt.timedelta(minutes=10)
 
 
 def reconcile(force: bool = False) -> Counter:
-    """One pass over every unfinished payment. `force` ignores backoff and quiet periods."""
+    """One pass over every unfinished payment. `force` ignores backoff and quiet periods.
+
+    One payment's failure (a bug, bad data from PIMS, a database hiccup) is logged and counted
+    under "errors", and the pass carries on: it never holds up everyone else's payments.
+    """
     ledger = get_ledger()
     now = utcnow()
     outcome: Counter = Counter()
+
+    def attempt(payment, action):
+        """The action's result, or None when it failed (logged, counted under 'errors')."""
+        try:
+            return action()
+        except Exception:  # noqa: BLE001 - logged; the next payment must still be done
+            outcome["errors"] += 1
+            log.exception("reconcile: payment %s (%s) failed; carrying on with the others",
+                          payment.reference, payment.state)
+            return None
+
     for payment in ledger.find(states=(states.NEW,), limit=10_000):
         if force or now - payment.updated_at > new_payment_grace():
-            service.settle_unsent(payment)
+            attempt(payment, lambda p=payment: service.settle_unsent(p))
             outcome["new checked"] += 1
     for payment in ledger.find(states=(states.STAGED,), limit=10_000):
         if force or (now - payment.updated_at).total_seconds() > STAGED_QUIET_SECONDS:
             timed_out = now - payment.updated_at > dt.timedelta(
                 minutes=current_app.config["PAYMENT_TIMEOUT"])
-            service.settle_staged(payment, browser_status=None, expire=timed_out)
+            attempt(payment, lambda p=payment, t=timed_out:
+                    service.settle_staged(p, browser_status=None, expire=t))
             outcome["staged checked"] += 1
     # Read after the staged pass, so payments it just found approved are posted now.
     for payment in ledger.find(states=(states.APPROVED, states.MISMATCH), limit=10_000):
         if force or payment.due(now):
-            service.complete(payment, retry_now=force)
+            attempt(payment, lambda p=payment: service.complete(p, retry_now=force))
             outcome[f"{payment.state} retried"] += 1
     # Only receipts still to send: never the whole history of posted payments.
     for payment in ledger.find(states=(states.POSTED,),
@@ -52,10 +68,8 @@ def reconcile(force: bool = False) -> Counter:
         stuck = payment.receipt_status == "sending" and (
             force or now - payment.updated_at > STUCK_SENDING)
         if payment.receipt_status in ("none", "unsent") and (force or due) or stuck:
-            if send_receipt(payment, retry=True):
-                outcome["receipts sent"] += 1
-            else:
-                outcome["receipts failed"] += 1
+            sent = attempt(payment, lambda p=payment: send_receipt(p, retry=True))
+            outcome["receipts sent" if sent else "receipts failed"] += 1
     for state, count in ledger.count_by_state().items():
         outcome[f"now {state}"] = count
     log.info("reconcile: %s", dict(outcome))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
@@ -43,14 +44,25 @@ def returned():
         return not_recognised()
     try:
         payment = service.find_returned_payment(reference, request.args)
+        if current_user.is_authenticated and payment.customer_code != current_user.code:
+            log.warning("payment return %s refused: opened by customer %s", reference,
+                        current_user.code)
+            return not_recognised()
+        service.complete(payment, browser_status=request.args.get("Status", "")[:200])
     except service.ReturnNotRecognised as exc:
         log.warning("payment return refused: %s", exc)
         return not_recognised()
-    if current_user.is_authenticated and payment.customer_code != current_user.code:
-        log.warning("payment return %s refused: opened by customer %s", reference,
-                    current_user.code)
-        return not_recognised()
-    service.complete(payment, browser_status=request.args.get("Status", "")[:200])
+    except sqlite3.Error as exc:
+        # The customer may just have been charged: never a bare "something went wrong".
+        # Cayan has the sale under this reference and reconciliation will pick it up.
+        log.error("PAYMENT NEEDS ATTENTION: the ledger could not record the return of payment "
+                  "%s from Cayan (%s); run `flask --app app cpp reconcile` once the database "
+                  "is writable again", reference, exc)
+        return render_error(
+            503, "We couldn't finish recording your payment",
+            f"Your card may have been charged. Please don't pay again: the card processor has "
+            f"the payment on record, and the shop will see it and apply it to your invoices. "
+            f"Your payment reference is {reference}.")
     # Post/redirect/get: the result page's URL carries no transaction data, and a refresh
     # of it only reads the ledger.
     return redirect(url_for("payments.result", reference=reference), 303)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from flask import current_app, url_for
 
+from .. import email_address
 from ..cayan.client import get_cayan
 from ..cayan.models import SALE, VOID, CayanError, CayanTransaction, CayanUnavailable
 from ..formatting import absolute_url, money
@@ -85,14 +86,18 @@ def start_payment(customer, selection: list[str]) -> str:
     invoices = [PaymentInvoice(i.number, i.balance_due, i.location, i.description, i.date)
                 for i in chosen]
     ledger = get_ledger()
+    email, email_problem = email_address.normalise(customer.customer.email)
     for _ in range(2):
         reference, holders = states.create(
             ledger, f"Pay Bill for {', '.join(picked)}",
             customer_code=customer.code, customer_name=customer.name,
-            customer_email=customer.customer.email, invoices=invoices,
+            customer_email=email, invoices=invoices,
         )
         if reference:
-            return stage(ledger.get(reference))
+            payment = ledger.get(reference)
+            if email_problem and customer.customer.email:
+                states.note(ledger, payment.id, f"no receipt possible: {email_problem}")
+            return stage(payment)
         if not any(expire_if_stale(holder) for holder in holders):
             return resume_or_refuse(holders, set(picked))
     return resume_or_refuse(holders, set(picked))

@@ -1,0 +1,26 @@
+"""Customers' email addresses as PIMS holds them, made safe to put in a message header.
+
+PIMS data is typed by shop staff: trailing spaces and newlines, pasted line breaks, accented
+letters. An address is checked and normalised once, when it enters the ledger, with
+email-validator; one that cannot be used is not stored, and the reason is recorded instead
+(the payment goes ahead; staff see why no receipt went out).
+
+Accented letters before the @ (zoë@example.com) need the SMTPUTF8 mail extension, which
+Flask-Mail cannot send with, so such an address is refused here, plainly, rather than failing
+at every retry. An international domain name is fine: it is sent in its ASCII (IDNA) form.
+"""
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalise(raw: str | None) -> tuple[str | None, str | None]:
+    """(the address to send to, None) or (None, why it cannot be used)."""
+    text = (raw or "").strip()
+    if not text:
+        return None, "no email address on file"
+    try:
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        return None, f"the email address on file can't be used ({exc})"
+    return checked.ascii_email, None

@@ -1,0 +1,90 @@
+"""Sessions kept on the server: the cookie carries an opaque random id and nothing else.
+
+Logging out, or a timeout noticed on the server, ends the session for every copy of the cookie,
+because the data behind the id is gone. The store keeps only a hash of the id, so reading the
+store does not hand out live sessions. Where the data lives is cpp.shared_state's choice.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+
+from flask import Flask, Request, Response
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from .shared_state import get_shared_state
+
+serializer = TaggedJSONSerializer()
+log = logging.getLogger(__name__)
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    def __init__(self, initial: dict | None = None, sid: str | None = None):
+        def on_update(session: ServerSession) -> None:
+            session.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.sid = sid
+        self.modified = False
+        self.renew_id = False
+
+    def regenerate(self) -> None:
+        """Give this session a new id when it is saved (at login, against session fixation)."""
+        self.renew_id = True
+        self.modified = True
+
+
+def store_key(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+class ServerSessionInterface(SessionInterface):
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if sid and len(sid) <= 100:
+            stored = get_shared_state().load_session(store_key(sid))
+            if stored is not None:
+                return ServerSession(serializer.loads(stored["data"]), sid=sid)
+        return ServerSession()
+
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        try:
+            self._save(app, session, response)
+        except Exception:  # noqa: BLE001 - the page's own outcome matters more than the session
+            # A database that cannot be written must not turn a page (a payment's result,
+            # say) into an error: the session simply keeps its previous state.
+            log.exception("the session could not be saved")
+
+    def _save(self, app: Flask, session: ServerSession, response: Response) -> None:
+        state = get_shared_state()
+        name, domain, path = (self.get_cookie_name(app), self.get_cookie_domain(app),
+                              self.get_cookie_path(app))
+        if not session:
+            if session.sid:  # emptied (logged out): gone for every copy of the cookie
+                state.delete_session(store_key(session.sid))
+                response.delete_cookie(name, domain=domain, path=path)
+            return
+        if session.renew_id and session.sid:
+            state.delete_session(store_key(session.sid))
+            session.sid = None
+        new_cookie = session.sid is None
+        if not (session.modified or new_cookie):
+            return
+        if new_cookie:
+            session.sid = secrets.token_urlsafe(32)
+        # The store forgets a session at the absolute limit at the latest; the idle limit is
+        # checked on every request by cpp.auth.session.
+        expires_at = time.time() + app.permanent_session_lifetime.total_seconds()
+        state.save_session(store_key(session.sid), {"data": serializer.dumps(dict(session))},
+                           expires_at)
+        if new_cookie:
+            # A browser-session cookie: closing the browser forgets it; the server ends it anyway.
+            response.set_cookie(name, session.sid, domain=domain, path=path,
+                                secure=self.get_cookie_secure(app),
+                                httponly=self.get_cookie_httponly(app),
+                                samesite=self.get_cookie_samesite(app))
+        response.vary.add("Cookie")

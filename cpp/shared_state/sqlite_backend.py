@@ -1,0 +1,87 @@
+"""Sessions and login counters in the ledger's SQLite file: shared by every process on this machine."""
+from __future__ import annotations
+
+import json
+import time
+
+from .. import sqlite
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS web_sessions (
+    key TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions(expires_at);
+CREATE TABLE IF NOT EXISTS login_attempts (
+    key TEXT PRIMARY KEY,
+    hits INTEGER NOT NULL,
+    window_start REAL NOT NULL
+);
+"""
+
+# Expired rows are swept at most this often (seconds), by whichever request comes along.
+SWEEP_EVERY = 300
+
+
+class SqliteSharedState(sqlite.Store):
+    schema = SCHEMA
+
+    def __init__(self, path: str, timeout: float = 30.0):
+        super().__init__(path, timeout)
+        self._swept_at = 0.0
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def load_session(self, key: str) -> dict | None:
+        with self.connect() as db:
+            row = db.execute("SELECT data FROM web_sessions WHERE key = ? AND expires_at > ?",
+                             (key, time.time())).fetchone()
+        return json.loads(row["data"]) if row else None
+
+    def save_session(self, key: str, data: dict, expires_at: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO web_sessions (key, data, expires_at) VALUES (?, ?, ?)"
+                       " ON CONFLICT(key) DO UPDATE SET data = excluded.data,"
+                       " expires_at = excluded.expires_at",
+                       (key, json.dumps(data), expires_at))
+            self._sweep(db)
+
+    def delete_session(self, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM web_sessions WHERE key = ?", (key,))
+
+    # -- login counters ------------------------------------------------------------------------
+
+    def count_attempt(self, key: str, window_seconds: float) -> int:
+        """Count one attempt, atomically; returns the attempts in the current window.
+
+        A window opens at the first attempt and lasts `window_seconds`; the next attempt after
+        it starts a new one. Two processes counting at once each get their own number.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            return db.execute(
+                "INSERT INTO login_attempts (key, hits, window_start) VALUES (?, 1, ?)"
+                " ON CONFLICT(key) DO UPDATE SET"
+                "  hits = CASE WHEN window_start <= ? THEN 1 ELSE hits + 1 END,"
+                "  window_start = CASE WHEN window_start <= ? THEN excluded.window_start"
+                "                 ELSE window_start END"
+                " RETURNING hits",
+                (key, now, now - window_seconds, now - window_seconds),
+            ).fetchone()[0]
+
+    def uncount_attempt(self, key: str) -> None:
+        """Take back one counted attempt (it turned out not to be a failure)."""
+        with self.transaction() as db:
+            db.execute("UPDATE login_attempts SET hits = hits - 1 WHERE key = ? AND hits > 0",
+                       (key,))
+
+    def _sweep(self, db) -> None:
+        now = time.time()
+        if now - self._swept_at < SWEEP_EVERY:
+            return
+        self._swept_at = now
+        db.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,))
+        # A day is longer than any login window anyone configures.
+        db.execute("DELETE FROM login_attempts WHERE window_start <= ?", (now - 86400,))
