@@ -21,14 +21,12 @@ SERVER_NAME = "CPP"
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cpp.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--listen", default="127.0.0.1:8000",
+    parser.add_argument("--listen", action="append",
                         help="address:port to listen on (default 127.0.0.1:8000, for a proxy on "
-                             "this machine); may be given more than once",
-                        action="append", dest="listen")
+                             "this machine); may be given more than once")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     args = parser.parse_args(argv)
-    if len(args.listen) > 1:
-        args.listen = args.listen[1:]  # given on the command line: drop the default
+    args.listen = args.listen or ["127.0.0.1:8000"]
     return args
 
 

@@ -7,38 +7,41 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not os.environ.get("CI"):  # on a developer's machine without a browser, skip; in CI, fail
-    pytest.importorskip("playwright.sync_api")
-    pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                    reason="Debian's chromium is not installed (apt-get install chromium)")
-from playwright import sync_api as playwright_api  # noqa: E402
+from .chromium import skip_without_chromium
+
+pytestmark = skip_without_chromium()
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 APPROVE, DECLINE = "4012000033330026", "4000300011112220"
 
 
 @pytest.fixture(scope="session")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
+def axe() -> Path:
+    """axe-core from package.json; fetched with `npm ci` when the checkout has not got it yet."""
+    if not AXE.exists() and shutil.which("npm"):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=ROOT,
+                       timeout=300, check=False)
+    if not AXE.exists():
+        message = ("axe-core is missing for the accessibility checks: run `npm ci` in the "
+                   "portal's folder (needs Node.js and npm)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return AXE
 
 
 class Customer:
     """One browser tab, watched: console errors, foreign requests, accessibility, screenshots."""
 
-    def __init__(self, page, base: str, viewport: str, name: str):
+    def __init__(self, page, base: str, viewport: str, name: str, axe: Path):
         self.page, self.base = page, base
         self.shots = ARTIFACTS / viewport / name
         shutil.rmtree(self.shots, ignore_errors=True)
@@ -51,7 +54,7 @@ class Customer:
         page.on("request", lambda r: None if r.url.startswith(base) else self.foreign.append(r.url))
         # axe-core is served as if from the portal, so the page's CSP allows it unchanged.
         page.route(f"{base}/__axe.js", lambda route: route.fulfill(
-            path=str(AXE), content_type="application/javascript"))
+            path=str(axe), content_type="application/javascript"))
 
     def goto(self, path: str):
         self.page.goto(self.base + path)
@@ -83,7 +86,7 @@ class Customer:
 
 
 @pytest.fixture(params=list(VIEWPORTS))
-def customer(request, browser, demo):
+def customer(request, browser, demo, axe):
     app, server = demo
     context = browser.new_context(viewport=VIEWPORTS[request.param],
                                   is_mobile=request.param == "phone",
@@ -91,7 +94,7 @@ def customer(request, browser, demo):
     page = context.new_page()
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name.split("[")[0] + "-" + "-".join(
         str(v) for k, v in request.node.callspec.params.items() if k != "customer")).strip("-")
-    yield Customer(page, server.url, request.param, name), app
+    yield Customer(page, server.url, request.param, name, axe), app
     context.close()
 
 

@@ -5,6 +5,7 @@ import re
 from html import unescape
 
 import requests
+from requests.adapters import HTTPAdapter
 
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 INVOICE_BOX = re.compile(r'name="invoice"[^>]*value="([^"]+)"')
@@ -16,11 +17,29 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
+class SourceAddressAdapter(HTTPAdapter):
+    """Connect from a chosen loopback address (127.0.0.x), as a customer elsewhere would."""
+
+    def __init__(self, source: str, **kwargs):
+        self.source = source
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
 class Visitor:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, source_address: str | None = None,
+                 verify: str | bool = True):
         self.base = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False
+        self.session.verify = verify
+        if source_address:
+            adapter = SourceAddressAdapter(source_address)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
         self.last = None
 
     def get(self, path_or_url: str, **kwargs) -> requests.Response:
@@ -31,10 +50,15 @@ class Visitor:
     def token(self) -> str:
         return TOKEN.search(self.last.text).group(1)
 
-    def post_form(self, path: str, data: dict, **kwargs) -> requests.Response:
+    def post_form(self, path: str, data: dict, headers_extra: dict | None = None,
+                  **kwargs) -> requests.Response:
+        """Submit a form of the page last shown, with its token and, as browsers do, Origin."""
         data = {"csrf_token": self.token(), **data}
         url = path if path.startswith("http") else self.base + path
-        self.last = self.session.post(url, data=data, timeout=30, **kwargs)
+        origin = "/".join(self.last.url.split("/")[:3]) if self.last is not None else self.base
+        self.last = self.session.post(url, data=data, timeout=30,
+                                      headers={"Origin": origin, **(headers_extra or {})},
+                                      **kwargs)
         return self.last
 
     def login(self, account: str, password: str = "demo") -> requests.Response:

@@ -1,0 +1,34 @@
+"""Debian's Chromium, driven by Playwright (which never downloads a browser of its own).
+
+On a developer's machine without Chromium the browser tests are skipped; in CI they must run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def skip_without_chromium():
+    """A module's `pytestmark`: skip where there is no browser, except in CI."""
+    if os.environ.get("CI"):
+        return []
+    pytest.importorskip("playwright.sync_api")
+    return pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                              reason="Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright import sync_api as playwright_api
+
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()

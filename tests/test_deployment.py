@@ -1,0 +1,134 @@
+"""The production deployment README describes, as a shop runs it: nginx terminating TLS on
+loopback (docs/deploy/nginx.conf, a throwaway certificate) in front of the portal under
+waitress (`python -m cpp.serve`) and under gunicorn (`gunicorn -w 2`), with CSRF on, driven by
+Chromium through the whole visit and by plain HTTP clients from other addresses."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from cpp.payments import states
+from cpp.payments.ledger import Ledger
+
+from .chromium import skip_without_chromium
+from .live import free_port
+from .processes import ServerProcess, gunicorn_portal, production_env, waitress_portal
+from .test_payments import APPROVE
+from .tls_proxy import NGINX, Nginx
+from .visitor import Visitor
+
+pytestmark = [skip_without_chromium(),
+              pytest.mark.skipif(sys.platform == "win32", reason="nginx and gunicorn: Linux"),
+              pytest.mark.skipif(not os.environ.get("CI") and not Path(NGINX).exists(),
+                                 reason="nginx is not installed (apt-get install nginx)")]
+
+SERVERS = {"waitress": waitress_portal, "gunicorn": gunicorn_portal}
+
+
+@dataclass
+class Deployment:
+    nginx: Nginx
+    portal: ServerProcess
+    ledger: Ledger
+
+    def visitor(self, source_address: str) -> Visitor:
+        return Visitor(self.nginx.url, source_address=source_address, verify=str(self.nginx.ca))
+
+
+@pytest.fixture(params=list(SERVERS))
+def deployment(request, sandbox, smtp, tmp_path):
+    portal_port = free_port()
+    nginx = Nginx(tmp_path / "nginx", portal_port)
+    database = tmp_path / "ledger.sqlite3"
+    env = production_env(sandbox.url, smtp.port, database, nginx.url,
+                         TRUSTED_PROXIES="1", FORCE_HTTPS="true")
+    portal = SERVERS[request.param](env, portal_port, tmp_path / "portal.log").start()
+    nginx.start()
+    yield Deployment(nginx, portal, Ledger(str(database)))
+    nginx.stop()
+    portal.stop()
+
+
+def test_a_visit_through_the_tls_proxy_in_chromium(deployment, browser, sandbox, smtp):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        # Plain HTTP is sent to HTTPS before anything else happens.
+        first = page.goto(deployment.nginx.http_url + "/login")
+        assert page.url == deployment.nginx.url + "/login"
+        assert first.headers["strict-transport-security"].startswith("max-age=")
+        page.get_by_label("Account #").fill("M-1000")
+        page.get_by_label("Password").fill("demo")
+        page.get_by_role("button", name="Log In").click()
+        page.wait_for_url("**/invoices")  # the POST passed CSRF over HTTPS behind the proxy
+        [cookie] = [c for c in context.cookies() if c["name"] == "session"]
+        assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        page.get_by_label("Pay invoice INV-10244").check()
+        page.get_by_role("button", name="Pay Bill").click()
+        page.wait_for_url("**/transportweb.aspx*")
+        page.get_by_label("Card Number").fill(APPROVE)
+        page.get_by_label("Expiration Date").fill("12/39")
+        page.get_by_label("CVV").fill("123")
+        page.get_by_label("Cardholder Name").fill("Jordan Rivera")
+        page.get_by_role("button", name="Process Payment").click()
+        page.wait_for_url(deployment.nginx.url + "/payments/*")
+        assert "Thank you! Your payment was successful" in page.inner_text("body")
+    finally:
+        context.close()
+    [payment] = deployment.ledger.find()
+    assert payment.state == states.POSTED and payment.receipt_status == "sent"
+    assert len(sandbox.pims.all_payments()) == 1 and len(smtp.messages()) == 1
+    # The portal knew the customer came over HTTPS from 127.0.0.1, through nginx.
+    actors = [event["actor"] for event in deployment.ledger.events(payment.id)]
+    assert any(actor.startswith("web POST /pay from 127.0.0.1") for actor in actors), actors
+
+
+def test_the_portal_sees_each_customers_own_address(deployment, sandbox):
+    customer = deployment.visitor("127.0.0.9")
+    assert customer.login("M-1000").status_code == 200  # redirected to the invoices page
+    assert customer.last.url == deployment.nginx.url + "/invoices"
+    customer.pay(["INV-10252"])
+    [payment] = deployment.ledger.find()
+    actors = [event["actor"] for event in deployment.ledger.events(payment.id)]
+    assert actors == ["web POST /pay from 127.0.0.9"] * len(actors), actors
+    # Neither server names its version.
+    assert customer.last.headers["Server"] in ("nginx", "CPP")
+    direct = requests.get(deployment.portal.url + "/login", allow_redirects=False, timeout=10)
+    assert direct.headers["Server"] in ("CPP", "gunicorn")
+
+
+def test_one_attackers_failures_never_lock_out_another_customer(deployment, sandbox):
+    attacker = deployment.visitor("127.0.0.20")
+    statuses = []
+    for number in range(24):
+        attacker.get("/login")
+        # A forged X-Forwarded-For is appended to by nginx, not believed.
+        statuses.append(attacker.post_form("/login", {"account": f"X-{number}", "password": "x"},
+                                           headers_extra={"X-Forwarded-For": "127.0.0.21"})
+                        .status_code)
+    assert statuses[:20] == [400] * 20 and set(statuses[20:]) == {429}, statuses
+    customer = deployment.visitor("127.0.0.21")
+    response = customer.login("M-1001")
+    assert response.url == deployment.nginx.url + "/invoices", response.url
+
+
+def test_http_post_without_origin_or_from_another_site_is_refused(deployment):
+    visitor = deployment.visitor("127.0.0.30")
+    page = visitor.get("/login")
+    form = {"csrf_token": visitor.token(), "account": "M-1000", "password": "demo"}
+    url = deployment.nginx.url + "/login"
+    for headers in ({}, {"Origin": "https://evil.example"},
+                    {"Referer": "https://evil.example/pay"}):
+        refused = visitor.session.post(url, data=form, headers=headers, allow_redirects=False,
+                                       timeout=10)
+        assert refused.status_code == 400, headers
+        assert "This page has expired" in refused.text
+    accepted = visitor.session.post(url, data=form, allow_redirects=False, timeout=10,
+                                    headers={"Referer": page.url})  # Referer alone is enough
+    assert accepted.status_code == 303
