@@ -1,10 +1,13 @@
 """What a public payment page is attacked with, and that each attack fails."""
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import sqlite3
 
 import pytest
+import requests
 
 from .conftest import TEST_CREDENTIALS
 from .test_payments import APPROVE, only_payment
@@ -89,6 +92,82 @@ def test_logout_clears_the_session(logged_in):
     logged_in.post("/logout")
     with logged_in.session_transaction() as session:
         assert "customer" not in session and "login_at" not in session
+
+
+def test_a_cookie_copied_before_logout_is_dead_after_it(portal, visitor, sandbox):
+    app, server = portal
+    visitor.login("M-1000")
+    copy = visitor.session.cookies.get_dict()
+    token = visitor.token()
+    choices = visitor.invoice_choices()
+    visitor.post_form("/logout", {})
+    assert visitor.get("/invoices").url.startswith(server.url + "/login")
+    stolen = requests.Session()
+    stolen.cookies.update(copy)
+    page = stolen.get(server.url + "/invoices", allow_redirects=False, timeout=10)
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    pay = stolen.post(server.url + "/pay", data={"csrf_token": token, "invoice": choices["INV-10244"]},
+                      headers={"Origin": server.url}, allow_redirects=False, timeout=10)
+    assert pay.status_code in (302, 400) and "transportKey" not in pay.headers.get("Location", "")
+    assert app.extensions["ledger"].find() == []
+
+
+def test_the_cookie_is_an_opaque_id_renewed_at_login(portal, visitor):
+    visitor.get("/login")
+    before = visitor.session.cookies.get("session")
+    visitor.login("M-1000")
+    after = visitor.session.cookies.get("session")
+    assert before and after and before != after  # no session fixation
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", after)
+    decoded = base64.urlsafe_b64decode(after + "=")
+    for personal in (b"Jordan", b"M-1000", b"@example"):
+        assert personal not in decoded
+
+
+def test_an_idle_timeout_ends_every_copy_of_the_session(portal, visitor):
+    app, server = portal
+    visitor.login("M-1000")
+    copy = visitor.session.cookies.get_dict()
+    client = app.test_client()
+    client.set_cookie("session", copy["session"])
+    with client.session_transaction() as session:
+        session["seen_at"] -= 16 * 60
+    assert visitor.get("/invoices").url.startswith(server.url + "/login")
+    assert "logged out after a period of inactivity" in text_of(visitor.last.text)
+    stolen = requests.get(server.url + "/invoices", cookies=copy, allow_redirects=False, timeout=10)
+    assert stolen.status_code == 302
+
+
+def test_a_control_character_in_the_password_is_the_customers_typo(client, faults):
+    response = client.post("/login", data={"account": "M-1000", "password": "de\x01mo"})
+    assert response.status_code == 400
+    assert "can't be typed in a password" in page_text(response)
+    assert faults.calls[("pims", "AuthenticateCustomer")] == 0  # never PIMS's problem
+
+
+def test_an_unwritable_ledger_on_the_return_tells_the_customer_they_may_be_charged(
+        make_portal, sandbox, caplog):
+    app, server = make_portal(DATABASE_TIMEOUT=0.3)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the ledger: writes fail
+    try:
+        page = visitor.follow(back)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    text = text_of(page.text)
+    assert page.status_code == 503
+    assert "Your card may have been charged" in text and "don't pay again" in text
+    [payment] = app.extensions["ledger"].find()
+    assert payment.reference in text
+    assert "PAYMENT NEEDS ATTENTION" in caplog.text
+    result = app.test_cli_runner().invoke(args=["cpp", "reconcile", "--all"])
+    assert result.exit_code == 0, result.output
+    assert app.extensions["ledger"].get(payment.reference).state == "posted"
+    assert len(sandbox.pims.all_payments()) == 1
 
 
 # -- Brute force ----------------------------------------------------------------------------------
