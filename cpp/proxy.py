@@ -47,12 +47,26 @@ def is_loopback(address: str) -> bool:
 LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 
 
+def without_port(wsgi_app):
+    """IIS's ARR adds the client's port to X-Forwarded-For ("203.0.113.7:51234") unless told
+    not to; the address alone is the client (and what the login limit counts)."""
+    def app(environ, start_response):
+        address = environ.get("REMOTE_ADDR", "")
+        if address.count(":") == 1 and "." in address:  # IPv4 with a port
+            environ["REMOTE_ADDR"] = address.split(":")[0]
+        elif address.startswith("[") and "]" in address:  # [IPv6]:port
+            environ["REMOTE_ADDR"] = address[1:address.index("]")]
+        return wsgi_app(environ, start_response)
+    return app
+
+
 class TrustedProxyMiddleware:
     def __init__(self, wsgi_app, proxies: int, addresses):
         self.wsgi_app = wsgi_app
         self.proxies = proxies
         self.networks = parse_networks(addresses)
-        self.proxy_fix = ProxyFix(wsgi_app, x_for=proxies, x_proto=proxies) if proxies else None
+        self.proxy_fix = (ProxyFix(without_port(wsgi_app), x_for=proxies, x_proto=proxies)
+                          if proxies else None)
         self.warned = False
 
     def __call__(self, environ, start_response):

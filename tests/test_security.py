@@ -246,6 +246,37 @@ def test_trusted_proxy_tells_the_portal_the_customer_used_https(make_app):
     assert "Strict-Transport-Security" in response.headers
 
 
+@pytest.mark.parametrize("forwarded,seen", [("203.0.113.9:51234", "203.0.113.9"),
+                                             ("[2001:db8::7]:51234", "2001:db8::7"),
+                                             ("2001:db8::7", "2001:db8::7")])
+def test_a_port_in_x_forwarded_for_is_not_part_of_the_address(make_app, caplog, forwarded, seen):
+    client = make_app(TRUSTED_PROXIES=1).test_client()
+    client.post("/login", data={"account": "M-1000", "password": "wrong"},
+                headers={"X-Forwarded-For": forwarded, "X-Forwarded-Proto": "https"},
+                base_url="https://localhost")
+    assert f"login failed for account M-1000 from {seen}" in caplog.text
+
+
+def test_an_untrusted_local_proxy_gets_a_clear_page_not_a_redirect_loop(make_app, caplog):
+    client = make_app(FORCE_HTTPS=True, PUBLIC_URL="https://pay.shop.example").test_client()
+    response = client.get("/login", headers={"X-Forwarded-Proto": "https",
+                                             "X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 500 and "Please call the shop" in page_text(response)
+    assert "TRUSTED_PROXIES is 0" in caplog.text
+
+
+def test_an_untrusted_local_proxy_does_not_make_every_customer_one_address(make_app):
+    """Behind a proxy the portal was not told about, the address limit is off, so 21 failures
+    through the proxy do not lock out the next customer (the account limit still holds)."""
+    client = make_app(LOGIN_ADDRESS_LIMIT="3 per 15 minutes").test_client()
+    via_proxy = {"X-Forwarded-For": "203.0.113.9"}
+    for number in range(5):
+        assert client.post("/login", data={"account": f"X-{number}", "password": "x"},
+                            headers=via_proxy).status_code == 400
+    assert client.post("/login", data={"account": "M-1001", "password": "demo"},
+                       headers=via_proxy).status_code == 303
+
+
 def test_force_https_redirects_to_public_url_whatever_the_host_header(make_app):
     client = make_app(FORCE_HTTPS=True, PUBLIC_URL="https://pay.shop.example").test_client()
     response = client.get("/invoices?x=1", headers={"Host": "evil.example"})
