@@ -268,3 +268,42 @@ def test_error_pages_are_friendly(customer):
     log_in(c)
     c.goto("/payments/ZZZZZZZZ")
     assert "Page not found" in c.text()
+
+
+def ticked_and_total(page) -> tuple[list[str], str]:
+    ticked = page.eval_on_selector_all('input[name="invoice"]:checked',
+                                       "boxes => boxes.map(b => b.value.split('|')[0])")
+    return ticked, page.locator("#selected-total").inner_text()
+
+
+@pytest.mark.parametrize("account,picked,pay_first", [
+    ("M-1001", ["INV-20011"], True),               # the list shrank meanwhile
+    ("M-1000", ["INV-10244", "INV-10252"], False),  # the same list
+])
+def test_back_never_ticks_an_invoice_nobody_chose(customer, account, picked, pay_first):
+    """The browser restores form state by position when Back re-opens the invoices page; what
+    is ticked, the total and what Pay Bill charges must still agree."""
+    c, app = customer
+    log_in(c, account)
+    for number in picked:
+        c.page.get_by_label(f"Pay invoice {number}").check()
+    c.page.get_by_role("button", name="Pay Bill").click()
+    if pay_first:
+        pay_on_card_page(c, APPROVE, "approve")
+        c.page.go_back()
+        c.page.wait_for_load_state("load")
+    else:
+        c.page.wait_for_url("**/transportweb.aspx*")
+    c.page.go_back()
+    c.page.wait_for_url("**/invoices")
+    c.page.wait_for_load_state("load")
+    c.check("back-on-invoices")
+    ticked, total = ticked_and_total(c.page)
+    assert set(ticked) <= set(picked) - ({"INV-20011"} if pay_first else set()), ticked
+    cents = c.page.eval_on_selector_all('input[name="invoice"]:checked',
+                                        "boxes => boxes.reduce((s, b) => s + +b.dataset.cents, 0)")
+    assert total == f"${cents / 100:,.2f}", (ticked, total)
+    if ticked:  # what Pay Bill charges is what the page says
+        c.page.get_by_role("button", name="Pay Bill").click()
+        c.page.wait_for_url("**/transportweb.aspx*")
+        assert total in c.page.inner_text("body")

@@ -40,10 +40,12 @@
     button.textContent = "Taking you to the secure payment page…";
   });
   window.addEventListener("pageshow", function () {
-    // Back from Cayan's page: the form is usable again.
+    // Back from Cayan's page: the form is usable again, and the total is recounted from the
+    // boxes as they are now (a page restored from the back-forward cache keeps its ticks).
     form.removeAttribute("data-submitted");
     button.removeAttribute("aria-disabled");
     button.textContent = "Pay Bill";
+    update();
   });
   update();
 })();
