@@ -39,7 +39,7 @@ def pay_and_return(server_url: str, code: str, number: str) -> str:
 
 
 def test_charged_customers_with_hostile_pims_data_see_success_and_are_posted(portal, sandbox,
-                                                                               smtp):
+                                                                               smtp, caplog):
     plant_customers(sandbox.pims)
     for number, code in enumerate(HOSTILE_CUSTOMERS):
         page = pay_and_return(portal[1].url, code, f"INV-9{number}")
@@ -52,6 +52,7 @@ def test_charged_customers_with_hostile_pims_data_see_success_and_are_posted(por
     # Why a receipt could not go out is written down for staff.
     reasons = " ".join(e["reason"] for e in ledger_of(portal).events(payments["H-1"].id))
     assert "can't be used" in reasons
+    assert "EMAIL ADDRESS NEEDS FIXING IN PIMS: customer H-1" in caplog.text
     # The clean-up of the address is what went out; the long description arrived whole.
     received = {m["rcpt_to"]: m for m in smtp.messages()}
     assert set(received) == {"sam@customer.example", "lee@customer.example"}

@@ -3,6 +3,7 @@ shares (the ledger database, or a real Redis server), so neither simultaneous gu
 second process get past them, and one customer's lockout is nobody else's."""
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,7 +23,12 @@ ATTEMPTS = 50
 def two_portals(request, sandbox, smtp, tmp_path):
     settings = {}
     if request.param == "redis":
-        redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+        try:
+            redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+        except redis.ConnectionError:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
         settings["REDIS_URL"] = REDIS_TEST_URL
     database = tmp_path / "ledger.sqlite3"
     portals = []

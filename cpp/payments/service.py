@@ -97,6 +97,9 @@ def start_payment(customer, selection: list[str]) -> str:
             payment = ledger.get(reference)
             if email_problem and customer.customer.email:
                 states.note(ledger, payment.id, f"no receipt possible: {email_problem}")
+                # Shop staff can fix it in PIMS, for this customer's later payments.
+                log.warning("EMAIL ADDRESS NEEDS FIXING IN PIMS: customer %s, payment %s: %s",
+                            customer.code, payment.reference, email_problem)
             return stage(payment)
         if not any(expire_if_stale(holder) for holder in holders):
             return resume_or_refuse(holders, set(picked))
