@@ -18,6 +18,8 @@ import logging
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .config import is_loopback
+
 log = logging.getLogger(__name__)
 
 # Set in the WSGI environ when a proxy on this machine forwarded the request but the portal was
@@ -38,13 +40,6 @@ def address_in(address: str, networks) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
-
-
-def is_loopback(address: str) -> bool:
-    return address_in(address, LOOPBACK)
-
-
-LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 
 
 def without_port(wsgi_app):

@@ -44,11 +44,13 @@ def store_key(sid: str) -> str:
 
 class ServerSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        if request.path.startswith(app.static_url_path + "/"):
+            return ServerSession()  # a stylesheet or image needs no session: no store read
         sid = request.cookies.get(self.get_cookie_name(app))
         if sid and len(sid) <= 100:
             stored = get_shared_state().load_session(store_key(sid))
             if stored is not None:
-                return ServerSession(serializer.loads(stored["data"]), sid=sid)
+                return ServerSession(serializer.loads(stored), sid=sid)
         return ServerSession()
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
@@ -79,8 +81,7 @@ class ServerSessionInterface(SessionInterface):
         # The store forgets a session at the absolute limit at the latest; the idle limit is
         # checked on every request by cpp.auth.session.
         expires_at = time.time() + app.permanent_session_lifetime.total_seconds()
-        state.save_session(store_key(session.sid), {"data": serializer.dumps(dict(session))},
-                           expires_at)
+        state.save_session(store_key(session.sid), serializer.dumps(dict(session)), expires_at)
         if new_cookie:
             # A browser-session cookie: closing the browser forgets it; the server ends it anyway.
             response.set_cookie(name, session.sid, domain=domain, path=path,

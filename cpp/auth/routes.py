@@ -54,7 +54,7 @@ def login():
             attempt.not_a_failure()
             audit.info("login refused: account %s is disabled", account)
             error = DISABLED
-        except BaseException:
+        except Exception:
             attempt.not_a_failure()  # PIMS could not say: not the customer's failure
             raise
         else:

@@ -14,6 +14,10 @@ from flask_login import UserMixin, login_user, logout_user
 
 from ..pims.models import Customer
 
+# The idle clock is moved on at most this often (seconds), so browsing does not write the
+# session store on every request; the idle limit is accurate to within it.
+SEEN_AT_PRECISION = 30
+
 
 class PortalCustomer(UserMixin):
     def __init__(self, customer: Customer):
@@ -59,5 +63,6 @@ def load_customer(code: str) -> PortalCustomer | None:
         session.clear()
         session["expired"] = True
         return None
-    session["seen_at"] = now
+    if now - session.get("seen_at", 0) >= SEEN_AT_PRECISION:
+        session["seen_at"] = now  # a write to the session store: not on every page load
     return PortalCustomer(Customer(**data))

@@ -1,7 +1,6 @@
 """Sessions and login counters in Redis: shared by every portal process on every machine."""
 from __future__ import annotations
 
-import json
 import math
 import time
 
@@ -27,13 +26,13 @@ class RedisSharedState:
         self._count = self.redis.register_script(COUNT_ATTEMPT)
         self._uncount = self.redis.register_script(UNCOUNT_ATTEMPT)
 
-    def load_session(self, key: str) -> dict | None:
+    def load_session(self, key: str) -> str | None:
         raw = self.redis.get(PREFIX + "session:" + key)
-        return json.loads(raw) if raw else None
+        return raw.decode() if raw else None
 
-    def save_session(self, key: str, data: dict, expires_at: float) -> None:
+    def save_session(self, key: str, data: str, expires_at: float) -> None:
         ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
-        self.redis.set(PREFIX + "session:" + key, json.dumps(data), px=ttl_ms)
+        self.redis.set(PREFIX + "session:" + key, data, px=ttl_ms)
 
     def delete_session(self, key: str) -> None:
         self.redis.delete(PREFIX + "session:" + key)

@@ -1,7 +1,6 @@
 """Sessions and login counters in the ledger's SQLite file: shared by every process on this machine."""
 from __future__ import annotations
 
-import json
 import time
 
 from .. import sqlite
@@ -33,18 +32,18 @@ class SqliteSharedState(sqlite.Store):
 
     # -- sessions ------------------------------------------------------------------------------
 
-    def load_session(self, key: str) -> dict | None:
+    def load_session(self, key: str) -> str | None:
         with self.connect() as db:
             row = db.execute("SELECT data FROM web_sessions WHERE key = ? AND expires_at > ?",
                              (key, time.time())).fetchone()
-        return json.loads(row["data"]) if row else None
+        return row["data"] if row else None
 
-    def save_session(self, key: str, data: dict, expires_at: float) -> None:
+    def save_session(self, key: str, data: str, expires_at: float) -> None:
         with self.transaction() as db:
             db.execute("INSERT INTO web_sessions (key, data, expires_at) VALUES (?, ?, ?)"
                        " ON CONFLICT(key) DO UPDATE SET data = excluded.data,"
                        " expires_at = excluded.expires_at",
-                       (key, json.dumps(data), expires_at))
+                       (key, data, expires_at))
             self._sweep(db)
 
     def delete_session(self, key: str) -> None:
