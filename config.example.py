@@ -20,21 +20,30 @@ PUBLIC_URL = None
 DATABASE = None
 # Shown on every page, on Cayan's card page and in receipts. SHOP_LOGO is a path on this portal
 # (e.g. "/static/img/logo.png", put the file in cpp/static/img/) or an https:// URL on your own
-# website, which the Content-Security-Policy then allows as an image source.
+# website, which the Content-Security-Policy then allows as an image source. Use a PNG or JPEG:
+# Gmail and Outlook do not show SVG images, so an SVG logo is left out of email receipts.
 SHOP_NAME = "Our Shop"
 SHOP_LOGO = None
+# How customers reach you: shown on the login page, on every page's footer, on error pages,
+# payment results and receipts, wherever a customer is asked to call the shop. A location's own
+# phone/email in LOCATIONS is shown instead for that location's invoices.
+SHOP_PHONE = None
+SHOP_EMAIL = None
+SHOP_ADDRESS = None
 # Money and date formats (Babel locale), the currency of your PIMS amounts, and the time zone
 # payment times are shown in (an IANA name such as "America/Chicago").
 LOCALE = "en_US"
 CURRENCY = "USD"
 TIMEZONE = "UTC"
-# Your locations, keyed by the PIMS location code on invoices. name/address/phone appear in the
-# invoice list and receipts; the mail_* keys override the shop-wide sender per location.
+# Your locations, keyed by the PIMS location code on invoices. name/address/phone/email appear
+# in the invoice list, results and receipts; the mail_* keys override the shop-wide sender per
+# location.
 LOCATIONS = {
     # "MAIN": {
     #     "name": "Your Shop - Main Street",
     #     "address": "120 Main Street, Springfield, IL 62701",
     #     "phone": "(217) 555-0142",
+    #     "email": "main@yourshop.com",
     #     "mail_sender": "main@yourshop.com",
     #     "mail_sender_name": "Your Shop - Main Street",
     #     "mail_reply_to": "frontdesk@yourshop.com",
@@ -67,6 +76,10 @@ CAYAN_TIMEOUT = 20.0
 # Minutes after which a payment whose customer never came back from Cayan's page is expired
 # (only once Cayan confirms nothing was charged), freeing its invoices.
 PAYMENT_TIMEOUT = 30
+# Cayan's card page cannot be withdrawn, so a tab left open on it can still charge a card after
+# its payment expired or was replaced by a newer Pay Bill. Such payments are looked up for this
+# many hours, and a late charge is voided automatically.
+LATE_CHARGE_HOURS = 24
 # Tries at posting a charged payment to PIMS (or voiding a wrong-amount charge) before it is
 # marked needs-attention for staff. Retries back off from 1 minute to 4 hours apart.
 MAX_ATTEMPTS = 8

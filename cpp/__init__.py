@@ -49,9 +49,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.user_loader(load_customer)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see your invoices."
-    login_manager.login_message_category = "info"
+    login_manager.unauthorized_handler(auth_routes.must_log_in)
     mail.init_app(app)
     shared_state.init_app(app)
     app.session_interface = ServerSessionInterface()

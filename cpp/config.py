@@ -21,6 +21,11 @@ DEFAULTS: dict[str, object] = {
     "DATABASE": None,  # defaults to instance/cpp.sqlite3, see load_config
     "SHOP_NAME": "Our Shop",
     "SHOP_LOGO": None,
+    # Shown wherever a customer is asked to call the shop (login page, errors, results,
+    # receipts); a location's own phone and email in LOCATIONS come first for its invoices.
+    "SHOP_PHONE": None,
+    "SHOP_EMAIL": None,
+    "SHOP_ADDRESS": None,
     "LOCALE": "en_US",
     "CURRENCY": "USD",
     "TIMEZONE": "UTC",
@@ -44,6 +49,9 @@ DEFAULTS: dict[str, object] = {
     ),
     "CAYAN_TIMEOUT": 20.0,
     "PAYMENT_TIMEOUT": 30,  # minutes
+    # How long an expired or replaced payment is still looked up for a charge made on a card
+    # page left open (Cayan does not say how long its card page lives).
+    "LATE_CHARGE_HOURS": 24,
     "MAX_ATTEMPTS": 8,
     "RECONCILE_EVERY": 0,  # seconds; 0 = no background job
     # Mail (Flask-Mail keys)
@@ -96,7 +104,10 @@ DEMO_SETTINGS: dict[str, object] = {
     "CAYAN_MERCHANT_SITE_ID": "SANDBOX1",
     "CAYAN_MERCHANT_KEY": "FAKE1-FAKE2-FAKE3-FAKE4-FAKE5",
     "SHOP_NAME": "Northside Device Repair (demo)",
-    "SHOP_LOGO": "/static/img/demo-logo.svg",
+    "SHOP_LOGO": "/static/img/demo-logo.png",
+    "SHOP_PHONE": "(217) 555-0142",
+    "SHOP_EMAIL": "billing@northside.example",
+    "SHOP_ADDRESS": "120 Main Street, Springfield, IL 62701",
     "TIMEZONE": "America/Chicago",
     "MAIL_DEFAULT_SENDER": ("Northside Device Repair", "billing@northside.example"),
     "LOCATIONS": {
@@ -159,7 +170,8 @@ def decide_mode(app: Flask) -> None:
         # A fresh key per process: demo sessions simply end when the demo restarts.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     for key, value in DEMO_SETTINGS.items():
-        if key in ("SHOP_NAME", "SHOP_LOGO", "TIMEZONE", "MAIL_DEFAULT_SENDER", "LOCATIONS"):
+        if key in ("SHOP_NAME", "SHOP_LOGO", "SHOP_PHONE", "SHOP_EMAIL", "SHOP_ADDRESS",
+                   "TIMEZONE", "MAIL_DEFAULT_SENDER", "LOCATIONS"):
             if app.config.get(key) in (None, "", {}, DEFAULTS.get(key)):
                 app.config[key] = value
         else:

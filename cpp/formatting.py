@@ -8,7 +8,9 @@ from babel.dates import format_date, format_datetime, get_timezone
 from babel.numbers import format_currency
 from flask import Flask, current_app
 
+from . import shop
 from .money import to_cents
+from .selection import tick_value
 
 
 def money(amount: Decimal) -> str:
@@ -37,6 +39,18 @@ def absolute_url(path_or_url: str | None) -> str | None:
     return current_app.config["PUBLIC_URL"].rstrip("/") + "/" + path_or_url.lstrip("/")
 
 
+def portal_url(endpoint: str, **values) -> str:
+    """An absolute link to a page of the portal, also outside a request (a receipt sent by the
+    reconcile job): built from the URL map and PUBLIC_URL, never from a request's Host header."""
+    path = current_app.url_map.bind("portal").build(endpoint, values)
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path
+
+
+def phone_link(phone: str) -> str:
+    """A tel: link for a phone number as the shop writes it ("(217) 555-0142")."""
+    return "tel:" + "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+
+
 def html_lang() -> str:
     return current_app.config["LOCALE"].replace("_", "-")
 
@@ -48,6 +62,10 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(to_cents, "cents")
     app.add_template_global(html_lang)
     app.add_template_global(absolute_url)
+    app.add_template_global(shop.contacts, "shop_contacts")
+    app.add_template_global(shop.location, "shop_location")
+    app.add_template_global(tick_value)
+    app.add_template_filter(phone_link, "tel")
     app.context_processor(lambda: {
         "has_sandbox_mailbox": "sandbox_mail.mailbox" in app.view_functions,
     })

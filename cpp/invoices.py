@@ -2,15 +2,45 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 
-from flask import Blueprint, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
-from .money import to_cents
 from .pims.client import get_pims
 from .pims.models import Invoice
+from .selection import MAX_INVOICES_PER_PAYMENT
 
 bp = Blueprint("invoices", __name__)
+
+# With more invoices than this, the page offers search, filters, sorting and "Show more".
+LIST_TOOLS_FROM = 10
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The money first: what the customer owes, how much of it is late, and what is due next."""
+    total: Decimal
+    overdue: list[Invoice]
+    overdue_total: Decimal
+    next_due: dt.date | None
+
+    @property
+    def one_press_for_overdue(self) -> bool:
+        """Offer "Pay all overdue" only when it is one payment the portal would accept."""
+        return 0 < len(self.overdue) <= MAX_INVOICES_PER_PAYMENT
+
+    @classmethod
+    def of(cls, invoices: list[Invoice], today: dt.date) -> Balance:
+        overdue = [invoice for invoice in invoices if invoice.is_overdue(today)]
+        upcoming = [invoice.due_date for invoice in invoices
+                    if invoice.due_date is not None and invoice.due_date >= today]
+        return cls(total=sum((invoice.balance_due for invoice in invoices), Decimal(0)),
+                   overdue=overdue,
+                   overdue_total=sum((invoice.balance_due for invoice in overdue), Decimal(0)),
+                   next_due=min(upcoming, default=None))
 
 
 @bp.get("/")
@@ -24,15 +54,20 @@ def home():
 @login_required
 def index():
     invoices = get_pims().get_open_invoices(current_user.code)
-    return render_template("invoices/index.html", invoices=invoices, today=dt.date.today(),
-                           selection_value=selection_value,
-                           resume_url=session.pop("resume_url", None))
+    today = dt.date.today()
+    # Ticks of a Pay Bill that found the session timed out (see cpp.auth.routes.must_log_in).
+    retick = set(session.pop("pending_selection", None) or ())
+    return render_template(
+        "invoices/index.html", invoices=invoices, today=today,
+        balance=Balance.of(invoices, today), retick=retick,
+        reticked=sum(1 for invoice in invoices if invoice.number in retick),
+        locations=location_names(invoices), list_tools=len(invoices) > LIST_TOOLS_FROM,
+        page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
+    )
 
 
-def selection_value(invoice: Invoice) -> str:
-    """What a ticked box sends: the invoice number and the balance the customer saw, in cents.
-
-    The balance is only compared with PIMS's on Pay Bill, so a change since the page was shown
-    is caught; the amount charged is always PIMS's own.
-    """
-    return f"{invoice.number}|{to_cents(invoice.balance_due)}"
+def location_names(invoices: list[Invoice]) -> dict[str, str]:
+    """The locations these invoices are from, code -> the name customers know it by."""
+    configured = current_app.config["LOCATIONS"]
+    return {code: (configured.get(code) or {}).get("name", code)
+            for code in sorted({invoice.location for invoice in invoices if invoice.location})}

@@ -9,7 +9,8 @@ import logging
 
 from flask import current_app, render_template
 
-from . import mailer
+from . import mailer, shop
+from .formatting import absolute_url, portal_url
 from .payments import states
 from .payments.ledger import Payment, get_ledger
 from .payments.retry import next_attempt
@@ -17,10 +18,17 @@ from .payments.retry import next_attempt
 audit = logging.getLogger("cpp.audit")
 
 
-def location_details(code: str | None) -> dict:
-    details = dict(current_app.config["LOCATIONS"].get(code or "", {}))
-    details.setdefault("name", code or current_app.config["SHOP_NAME"])
-    return details
+def location_settings(code: str | None) -> dict:
+    """A location's mail settings from LOCATIONS (empty for an unknown one)."""
+    return dict(current_app.config["LOCATIONS"].get(code or "", {}))
+
+
+def email_logo_url() -> str | None:
+    """The logo for email, as an absolute URL; None for SVG, which Gmail and Outlook don't show."""
+    logo = current_app.config.get("SHOP_LOGO")
+    if not logo or logo.lower().split("?")[0].endswith(".svg"):
+        return None
+    return absolute_url(logo)
 
 
 def sender_for(location: dict) -> tuple[tuple[str, str] | str, str | None]:
@@ -37,10 +45,14 @@ def sender_for(location: dict) -> tuple[tuple[str, str] | str, str | None]:
 
 
 def build_receipt(payment: Payment) -> mailer.EncodedMessage:
-    location = location_details(payment.invoices[0].location if payment.invoices else None)
-    context = {"payment": payment, "location": location, "location_details": location_details,
-               "shop_name": current_app.config["SHOP_NAME"]}
-    sender, reply_to = sender_for(location)
+    codes = [invoice.location for invoice in payment.invoices]
+    # The sender is the first location's; the footer lists every location the payment covered.
+    sender, reply_to = sender_for(location_settings(codes[0] if codes else None))
+    context = {"payment": payment, "shop_name": current_app.config["SHOP_NAME"],
+               "location_name": lambda code: shop.location(code).name,
+               "locations": [shop.location(code) for code in dict.fromkeys(codes)],
+               "logo_url": email_logo_url(),
+               "receipt_url": portal_url("payments.receipt", reference=payment.reference)}
     subject = render_template("receipts/subject.txt", **context).strip()
     return mailer.EncodedMessage(
         subject=" ".join(subject.split()),

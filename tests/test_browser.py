@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,7 @@ def test_pay_two_invoices(customer):
     page.get_by_label("Pay invoice INV-10252").check()
     assert page.locator("#selected-total").inner_text() == "$546.50"  # 199.00 + 347.50
     c.check("invoices-ticked")
-    page.get_by_role("button", name="Pay Bill").click()
+    page.locator("#pay-button").click()
     pay_on_card_page(c, APPROVE, "approve")
     c.check("success")
     text = c.text()
@@ -158,7 +159,7 @@ def test_declined_or_cancelled_leaves_invoices_payable(customer, how):
     c, app = customer
     log_in(c)
     c.page.get_by_label("Pay invoice INV-10260").check()
-    c.page.get_by_role("button", name="Pay Bill").click()
+    c.page.locator("#pay-button").click()
     c.page.wait_for_url("**/transportweb.aspx*")
     if how == "declined":
         pay_on_card_page(c, DECLINE, how)
@@ -170,11 +171,11 @@ def test_declined_or_cancelled_leaves_invoices_payable(customer, how):
         heading = "Payment cancelled"
     c.check(how)
     assert heading in c.text() and "Nothing was charged" in c.text()
-    c.page.get_by_role("link", name="Try again").click()
+    c.page.get_by_role("link", name="Back to your invoices").click()
     c.check("invoices-again")
     assert "INV-10260" in open_invoices(app)
     c.page.get_by_label("Pay invoice INV-10260").check()
-    c.page.get_by_role("button", name="Pay Bill").click()
+    c.page.locator("#pay-button").click()
     c.page.wait_for_url("**/transportweb.aspx*")  # payable again
 
 
@@ -182,7 +183,7 @@ def test_double_click_and_back_still_pay_once(customer):
     c, app = customer
     log_in(c)
     c.page.get_by_label("Pay invoice INV-10266").check()
-    c.page.get_by_role("button", name="Pay Bill").dblclick()
+    c.page.locator("#pay-button").dblclick()
     pay_on_card_page(c, APPROVE, "approve")
     c.check("success")
     c.page.go_back()
@@ -255,7 +256,7 @@ def test_select_all_and_no_javascript(customer, browser, demo):
     page.get_by_label("Password").fill("demo")
     page.get_by_role("button", name="Log In").click()
     page.get_by_label("Pay invoice INV-10231").check()
-    page.get_by_role("button", name="Pay Bill").click()
+    page.locator("#pay-button").click()
     page.wait_for_url("**/transportweb.aspx*")
     context.close()
 
@@ -287,7 +288,7 @@ def test_back_never_ticks_an_invoice_nobody_chose(customer, account, picked, pay
     log_in(c, account)
     for number in picked:
         c.page.get_by_label(f"Pay invoice {number}").check()
-    c.page.get_by_role("button", name="Pay Bill").click()
+    c.page.locator("#pay-button").click()
     if pay_first:
         pay_on_card_page(c, APPROVE, "approve")
         c.page.go_back()
@@ -304,6 +305,227 @@ def test_back_never_ticks_an_invoice_nobody_chose(customer, account, picked, pay
                                         "boxes => boxes.reduce((s, b) => s + +b.dataset.cents, 0)")
     assert total == f"${cents / 100:,.2f}", (ticked, total)
     if ticked:  # what Pay Bill charges is what the page says
-        c.page.get_by_role("button", name="Pay Bill").click()
+        c.page.locator("#pay-button").click()
         c.page.wait_for_url("**/transportweb.aspx*")
         assert total in c.page.inner_text("body")
+
+
+def idle_past_the_timeout(app, context) -> None:
+    """Make the browser's session look idle for longer than SESSION_IDLE_MINUTES, on the server
+    where the portal keeps it (the cookie itself carries nothing to age)."""
+    from cpp.server_session import serializer, store_key
+    from cpp.shared_state import get_shared_state
+    [sid] = [c["value"] for c in context.cookies() if c["name"] == "session"]
+    with app.app_context():
+        state = get_shared_state()
+        data = serializer.loads(state.load_session(store_key(sid)))
+        data["seen_at"] -= (app.config["SESSION_IDLE_MINUTES"] + 1) * 60
+        state.save_session(store_key(sid), serializer.dumps(data), time.time() + 3600)
+
+
+def pay_button(page):
+    return page.locator("#pay-button")
+
+
+def test_pay_bill_after_the_session_timed_out_keeps_the_ticks(customer):
+    """It used to end on "Error 405" (the browser GETs /pay after logging in)."""
+    c, app = customer
+    page = c.page
+    log_in(c)
+    page.get_by_label("Pay invoice INV-10244").check()
+    page.get_by_label("Pay invoice INV-10252").check()
+    idle_past_the_timeout(app, page.context)
+    pay_button(page).click()
+    page.wait_for_url("**/login?next=**")
+    c.check("logged-out-before-paying")
+    notices = page.locator(".notice").all_inner_texts()
+    assert len(notices) == 1 and "nothing was charged" in notices[0], notices  # one calm word
+    page.get_by_label("Account #").fill("M-1000")
+    page.get_by_label("Password").fill("demo")
+    page.get_by_role("button", name="Log In").click()
+    page.wait_for_url("**/invoices")
+    c.check("ticks-restored")
+    ticked, total = ticked_and_total(page)
+    assert sorted(ticked) == ["INV-10244", "INV-10252"] and total == "$546.50"
+    assert "ticked again" in c.text()
+    assert pay_button(page).inner_text() == "Pay $546.50 for 2 invoices"
+    pay_button(page).click()
+    page.wait_for_url("**/transportweb.aspx*")
+    assert "$546.50" in page.inner_text("body")
+
+
+def test_back_on_the_card_page_and_choosing_again_replaces_the_payment(customer):
+    c, app = customer
+    page = c.page
+    log_in(c)
+    page.get_by_label("Pay invoice INV-10244").check()
+    page.get_by_label("Pay invoice INV-10252").check()
+    pay_button(page).click()
+    page.wait_for_url("**/transportweb.aspx*")
+    page.go_back()
+    page.wait_for_url("**/invoices")
+    page.get_by_label("Pay invoice INV-10244").check()
+    page.get_by_label("Pay invoice INV-10252").check()
+    page.get_by_label("Pay invoice INV-10260").check()  # changed their mind: one more
+    assert pay_button(page).inner_text() == "Pay $645.50 for 3 invoices"
+    pay_button(page).click()
+    pay_on_card_page(c, APPROVE, "approve")  # no "already part of a payment you started"
+    c.check("success")
+    assert "Thank you! Your payment was successful" in c.text() and "$645.50" in c.text()
+    states_now = sorted(p.state for p in app.extensions["ledger"].find())
+    assert states_now == ["posted", "replaced"]
+    assert len(app.extensions["sandbox_pims"].all_payments()) == 1
+
+
+def test_charged_after_the_session_timed_out_still_sees_the_outcome(customer):
+    c, app = customer
+    page = c.page
+    log_in(c)
+    page.get_by_label("Pay invoice INV-10271").check()
+    pay_button(page).click()
+    page.wait_for_url("**/transportweb.aspx*")
+    idle_past_the_timeout(app, page.context)  # the customer went to find their card
+    pay_on_card_page(c, APPROVE, "approve")
+    c.check("outcome-without-login")
+    text = c.text()
+    assert "Thank you! Your payment was successful" in text and "$64.18" in text
+    assert "logged out" not in text and "Please log in" not in text
+    page.get_by_role("link", name="View printable receipt").click()
+    c.check("receipt-without-login")
+    page.get_by_role("link", name="Log in to see your invoices").click()
+    page.wait_for_url("**/login")
+
+
+def test_the_money_first_and_pay_bill_names_the_amount(customer):
+    c, app = customer
+    page = c.page
+    log_in(c)
+    c.check("balance")
+    viewport = page.viewport_size
+    for figure in ("#total-due", "#overdue-due", "#next-due", "#pay-overdue"):
+        box = page.locator(figure).bounding_box()
+        assert box["y"] + box["height"] <= viewport["height"], figure  # on the first screen
+    assert page.locator("#total-due").inner_text() == "$1,465.37"
+    assert page.locator("#overdue-due").inner_text() == "$289.99"
+    # Nothing ticked: Pay Bill says so and goes nowhere (the server refuses it too).
+    assert pay_button(page).get_attribute("aria-disabled") == "true"
+    pay_button(page).click(force=True)
+    assert page.locator("#pay-hint").is_visible() and page.url.endswith("/invoices")
+    # The whole row is the tap target, and the box is at least 24 px.
+    row = page.locator("li.invoice", has_text="INV-10252")
+    row.locator(".invoice__details").click()
+    assert row.locator("input").is_checked()
+    size = row.locator("input").bounding_box()
+    assert size["width"] >= 24 and size["height"] >= 24
+    page.get_by_label("Pay invoice INV-10244").check()
+    assert pay_button(page).inner_text() == "Pay $546.50 for 2 invoices"
+    assert pay_button(page).get_attribute("aria-disabled") == "false"
+    c.check("two-ticked")
+    # "Pay all overdue" pays exactly the overdue invoice, whatever else is ticked.
+    page.locator("#pay-overdue").click()
+    page.wait_for_url("**/transportweb.aspx*")
+    assert "$289.99" in page.inner_text("body")
+
+
+def test_a_long_list_searches_filters_sorts_and_keeps_a_correct_total(customer):
+    c, app = customer
+    page = c.page
+    log_in(c, "M-3000")
+    c.check("long-list")
+    rows = page.locator("li.invoice:visible")
+    assert rows.count() == 20
+    assert page.locator("#list-status").inner_text() == "Showing 20 of 300 invoices."
+    first = rows.first.get_attribute("data-number")
+    page.get_by_label(f"Pay invoice {first}").check()
+    page.get_by_role("button", name="Show 20 more").click()
+    assert rows.count() == 40
+    # The 40th (now visible) takes the focus further down: no need to scroll back up.
+    page.locator("#invoice-sort").select_option("amount-desc")
+    amounts = [int(r.get_attribute("data-cents")) for r in rows.all()]
+    assert amounts == sorted(amounts, reverse=True) and len(amounts) == 20
+    biggest = rows.first.get_attribute("data-number")
+    page.get_by_label(f"Pay invoice {biggest}").check()
+    page.get_by_label("Search").fill("INV-40005")
+    assert [r.get_attribute("data-number") for r in rows.all()] == ["INV-40005"]
+    status = page.locator("#list-status").inner_text()
+    assert "2 ticked invoices not shown are still in the total" in status, status
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Overdue only").check()
+    assert page.locator("#list-status").inner_text().startswith("Showing 20 of 270 invoices")
+    page.get_by_label("Location").select_option("WEST")
+    assert all(r.get_attribute("data-location") == "WEST" for r in rows.all())
+    c.check("filtered")
+    # What Pay Bill charges is what the page says, across pages and filters.
+    cents = sum(int(page.locator(f'li[data-number="{n}"]').get_attribute("data-cents"))
+                for n in (first, biggest))
+    total = page.locator("#selected-total").inner_text()
+    assert total == f"${cents / 100:,.2f}"
+    pay_button(page).click()
+    page.wait_for_url("**/transportweb.aspx*")
+    assert total.replace(",", "") in page.inner_text("body")  # the card page writes $1000.71
+
+
+def test_keyboard_focus_never_hides_behind_the_pay_bar(customer):
+    c, app = customer
+    page = c.page
+    log_in(c, "M-3000")
+    page.get_by_label("Pay invoice INV-40000").check()
+    # Pay Bill without tabbing through every invoice.
+    page.locator("#main").focus()  # from the top of the page's content
+    tab_to(page, ".skip-to-pay", limit=4)
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "pay-button"
+    # Every invoice box reached with Tab stays clear of the sticky bar (WCAG 2.4.11).
+    page.get_by_label("Search").focus()
+    for _ in range(24):
+        page.keyboard.press("Tab")
+        overlap = page.evaluate("""() => {
+            const bar = document.getElementById('pay-bar').getBoundingClientRect();
+            const el = document.activeElement;
+            if (bar.top === 0 || el.closest('#pay-bar')) return 0;
+            return el.getBoundingClientRect().bottom - bar.top;
+        }""")
+        assert overlap <= 0, overlap
+
+
+def test_try_another_card_after_a_decline(customer):
+    c, app = customer
+    page = c.page
+    log_in(c)
+    page.get_by_label("Pay invoice INV-10260").check()
+    pay_button(page).click()
+    pay_on_card_page(c, DECLINE, "decline")
+    c.check("declined")
+    assert "$99.00" in c.text()
+    page.get_by_role("button", name="Try another card").click()
+    pay_on_card_page(c, APPROVE, "approve")
+    assert "Thank you! Your payment was successful" in c.text()
+
+
+def test_receipt_prints_with_the_shop_and_a_paid_mark(customer):
+    c, app = customer
+    page = c.page
+    log_in(c)
+    page.get_by_label("Pay invoice INV-10275").check()
+    pay_button(page).click()
+    pay_on_card_page(c, APPROVE, "approve")
+    page.get_by_role("link", name="View printable receipt").click()
+    c.check("receipt")
+    text = c.text()
+    for shop_detail in ("Northside Device Repair", "120 Main Street", "(217) 555-0142", "PAID"):
+        assert shop_detail in text, shop_detail
+    assert page.get_by_role("button", name="Print receipt").is_visible()
+    page.emulate_media(media="print")
+    assert not page.get_by_role("button", name="Print receipt").is_visible()
+    assert not page.get_by_text("To keep a copy").is_visible()  # the instruction does not print
+    assert page.get_by_text("PAID", exact=True).is_visible()
+
+
+def test_every_call_the_shop_shows_the_number(customer):
+    c, app = customer
+    page = c.page
+    c.goto("/login")
+    assert "(217) 555-0142" in c.text()
+    c.goto("/no-such-page")
+    c.check("not-found-with-number", status=404)
+    assert page.get_by_role("link", name="(217) 555-0142").first.get_attribute("href") == "tel:2175550142"

@@ -70,7 +70,7 @@ def test_a_visit_through_the_tls_proxy_in_chromium(deployment, browser, sandbox,
         [cookie] = [c for c in context.cookies() if c["name"] == "session"]
         assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
         page.get_by_label("Pay invoice INV-10244").check()
-        page.get_by_role("button", name="Pay Bill").click()
+        page.locator("#pay-button").click()
         page.wait_for_url("**/transportweb.aspx*")
         page.get_by_label("Card Number").fill(APPROVE)
         page.get_by_label("Expiration Date").fill("12/39")

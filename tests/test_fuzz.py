@@ -73,7 +73,7 @@ def test_payment_pages(fuzz_client, segment):
 @FUZZ
 @given(path=texts, body=maybe_text)
 def test_anything_else(fuzz_client, path, body):
-    target = "/" + quote(path, safe="/")[:5000]
+    target = "/" + quote(path.lstrip("/"), safe="/")[:5000]  # never "//host"
     check(fuzz_client.get(target))
     check(fuzz_client.post(target, data=form(body=body)))
     check(fuzz_client.get("/invoices", query_string=form(q=body)))

@@ -95,34 +95,62 @@ def test_invoices_need_login(client):
     assert response.headers["Location"].startswith("/login?next=")
 
 
-def test_invoice_table_content(logged_in):
+def test_invoice_list_content(logged_in):
     html = logged_in.get("/invoices").get_data(as_text=True)
     text = text_of(html)
-    for number in ("INV-10231", "INV-10244", "INV-10252", "INV-10260", "INV-10266", "INV-10271",
-                   "INV-10275"):
-        assert re.search(rf'<label[^>]*>Pay invoice {number}</label>', html), number
+    boxes = re.findall(r'<input type="checkbox" name="invoice" id="(pay-\d+)"[^>]*value="([^"|]+)\|', html)
+    assert [number for _, number in boxes] == ["INV-10231", "INV-10244", "INV-10252", "INV-10260",
+                                               "INV-10266", "INV-10271", "INV-10275"]
+    for box_id, number in boxes:  # each row's label names its invoice for screen readers
+        assert re.search(rf'<label for="{box_id}"[^>]*>\s*<span class="invoice__number">'
+                         rf'<span class="visually-hidden">Pay invoice </span>{number}</span>', html)
     assert "INV-10190" not in text  # paid
     assert "$289.99" in text and "$39.95" in text  # balance due, not the total, when part-paid
     assert "Test Repair - Main" in text and "Test Repair - West" in text
     assert "iPhone 14 Pro screen replacement" in text
-    assert text.count("Overdue") == 1
-    overdue_row = re.search(r'<tr class="is-overdue">(.*?)</tr>', html, re.S).group(1)
-    assert "INV-10231" in overdue_row
-    assert "Select all" in text and "Pay Bill" in text
+    overdue_rows = re.findall(r'<li class="invoice is-overdue" data-number="([^"]+)"', html)
+    assert overdue_rows == ["INV-10231"]
+    assert "Select all 7 invoices" in text and "Pay Bill" in text
     assert 'aria-live="polite"' in html
+
+
+def test_the_money_comes_first(logged_in):
+    """Total due, what is overdue and the next due date, above the list (M-1000's seven)."""
+    html = logged_in.get("/invoices").get_data(as_text=True)
+    balance = text_of(html[html.index('class="card balance"'):html.index('id="pay-form"')])
+    assert "Total due $1,465.37 7 invoices" in balance
+    assert "Overdue $289.99 1 invoice" in balance
+    assert "Next due" in balance
+    assert "Pay all overdue ($289.99)" in balance
+    # "Pay all overdue" posts exactly the overdue invoices, at the balances shown.
+    overdue_form = html[html.index('class="card balance"'):html.index('id="pay-overdue"')]
+    assert re.findall(r'name="invoice" value="([^"]+)"', overdue_form) == ["INV-10231|28999"]
+
+
+def test_pay_all_overdue_charges_what_pims_says(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    html = visitor.last.text
+    overdue_form = html[html.index('class="card balance"'):html.index('id="pay-overdue"')]
+    response = visitor.pay_bill(re.findall(r'name="invoice" value="([^"]+)"', overdue_form))
+    assert "transportweb.aspx" in response.headers["Location"]
+    [payment] = portal[0].extensions["ledger"].find()
+    assert payment.invoice_numbers == ["INV-10231"] and str(payment.amount) == "289.99"
 
 
 def test_no_open_invoices_message(client):
     client.post("/login", data={"account": "M-2000", "password": "demo"})
     text = page_text(client.get("/invoices"))
     assert "You have no unpaid invoices" in text
-    assert "Pay Bill" not in text
+    assert "Pay Bill" not in text and "Total due" not in text
 
 
 def test_large_account_lists_all_300(client):
     client.post("/login", data={"account": "M-3000", "password": "demo"})
     html = client.get("/invoices").get_data(as_text=True)
-    assert len(re.findall(r'name="invoice"', html)) == 300
+    # Without JavaScript all 300 are there to tick; with it, the page shows them 20 at a time.
+    assert len(re.findall(r'type="checkbox" name="invoice"', html)) == 300
+    assert 'id="invoice-search"' in html and 'id="overdue-only"' in html
+    assert "Overdue $136,677.65 270 invoices" in text_of(html)
 
 
 def test_a_customer_never_sees_another_customers_invoices(client):

@@ -10,6 +10,7 @@ import requests
 
 from cpp.payments import states
 from cpp.payments.ledger import Ledger
+from cpp.payments.reconcile import reconcile
 from cpp.sandbox.faults import Fault
 
 from .visitor import Visitor, text_of
@@ -107,11 +108,16 @@ def test_declined_and_referral_leave_the_invoices_payable(portal, visitor, sandb
     result = visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), card))
     text = text_of(result.text)
     assert "Your payment didn't go through" in text and words in text
-    assert "Nothing was charged" in text and "Try again" in text
+    assert "Nothing was charged" in text and "Try another card" in text
     assert only_payment(portal).state == state
     assert sandbox.pims.all_payments() == [] and smtp.messages() == []
-    # and the invoice can be paid straight away with another card
-    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    assert "$199.00" in text  # the amount that didn't go through
+    # "Try another card" stages the same invoice again, straight to a new card page.
+    ticks = re.findall(r'name="invoice" value="([^"]+)"', result.text)
+    assert ticks == ["INV-10244|19900"]
+    again = visitor.pay_bill(ticks)
+    assert "transportweb.aspx" in again.headers["Location"]
+    visitor.follow(visitor.card_page(again.headers["Location"], APPROVE))
     assert sandbox.pims.balance("INV-10244") == 0
 
 
@@ -300,15 +306,78 @@ def test_pay_bill_twice_resumes_the_same_payment(portal, visitor, sandbox):
     assert len(ledger_of(portal).find()) == 1
 
 
-def test_overlapping_pay_bill_is_refused_with_a_way_back(portal, visitor):
+def test_changing_ones_mind_on_the_card_page_replaces_the_unpaid_payment(portal, visitor, sandbox):
+    """Tick two, Pay Bill, Back from the card page, tick a third: a new Pay Bill replaces the
+    first payment once Cayan Reporting confirms nothing was charged for it."""
+    visitor.login("M-1000")
+    first_card_page = visitor.pay(["INV-10244", "INV-10252"])
+    second_card_page = visitor.pay(["INV-10244", "INV-10252", "INV-10231"])
+    assert second_card_page != first_card_page
+    by_state = {p.state: p for p in ledger_of(portal).find()}
+    assert set(by_state) == {states.REPLACED, states.STAGED}
+    assert set(by_state[states.STAGED].invoice_numbers) == {"INV-10244", "INV-10252", "INV-10231"}
+    back = visitor.card_page(second_card_page, APPROVE)
+    assert "Thank you! Your payment was successful" in text_of(visitor.follow(back).text)
+    assert len(sandbox.pims.all_payments()) == 1
+
+
+def test_a_selection_is_not_replaced_while_cayan_cannot_say_it_was_unpaid(portal, visitor,
+                                                                         faults):
     visitor.login("M-1000")
     visitor.pay(["INV-10244", "INV-10252"])
+    faults.arm(Fault("reporting", "TransactionsByTransactionId", mode="fault"))
     response = visitor.pay_bill([visitor.invoice_choices()["INV-10252"]])
     assert response.headers["Location"] == "/invoices"
     text = text_of(visitor.follow(portal[1].url + "/invoices").text)
     assert "Invoice INV-10252 is already part of a payment you started" in text
     assert "Continue the payment you started" in text
-    assert len(ledger_of(portal).find()) == 1
+    [payment] = ledger_of(portal).find()
+    assert payment.state == states.STAGED
+
+
+def test_a_selection_paid_in_another_tab_is_not_replaced(portal, visitor, sandbox):
+    visitor.login("M-1000")
+    first_card_page = visitor.pay(["INV-10244", "INV-10252"])
+    other_tab = Visitor(portal[1].url)
+    other_tab.card_page(first_card_page, APPROVE)  # paid, the return never followed
+    response = visitor.pay_bill([visitor.invoice_choices()["INV-10252"]])
+    text = text_of(visitor.follow(portal[1].url + response.headers["Location"]).text)
+    assert "already being processed" in text or "already paid" in text, text
+    [payment] = ledger_of(portal).find()
+    assert payment.state in (states.APPROVED, states.POSTED)
+
+
+def test_a_charge_on_a_replaced_card_page_is_voided_not_posted(portal, visitor, sandbox):
+    """Cayan's card page cannot be withdrawn: Forward to the old one and paying there must
+    neither post the old selection nor leave the customer charged."""
+    app, server = portal
+    visitor.login("M-1000")
+    old_card_page = visitor.pay(["INV-10244", "INV-10252"])
+    new_card_page = visitor.pay(["INV-10252"])
+    back = visitor.card_page(old_card_page, APPROVE)
+    text = text_of(visitor.follow(back).text)
+    assert "We couldn't accept this payment" in text
+    assert "replaced by a newer payment" in text and "voided" in text
+    old = next(p for p in ledger_of(portal).find() if len(p.invoices) == 2)
+    assert old.state == states.VOIDED
+    assert sandbox.pims.all_payments() == []
+    assert "INV-10244" in visitor.invoice_choices()  # still open, payable again
+    # The newer payment is untouched and still pays.
+    back = visitor.card_page(new_card_page, APPROVE)
+    assert "Thank you! Your payment was successful" in text_of(visitor.follow(back).text)
+
+
+def test_reconcile_voids_a_late_charge_whose_customer_never_came_back(portal, visitor, sandbox):
+    app, server = portal
+    visitor.login("M-1000")
+    old_card_page = visitor.pay(["INV-10244"])
+    visitor.pay(["INV-10244", "INV-10252"])
+    Visitor(server.url).card_page(old_card_page, APPROVE)  # charged; the tab is closed
+    with app.app_context():
+        outcome = reconcile(force=True)
+    assert outcome["late charges checked"] == 1
+    old = next(p for p in ledger_of(portal).find() if len(p.invoices) == 1)
+    assert old.state == states.VOIDED and sandbox.pims.all_payments() == []
 
 
 def test_cayan_messages_are_shown_and_nothing_is_charged(make_portal, sandbox):
@@ -359,24 +428,149 @@ def test_reporting_down_on_return_shows_confirming_and_completes_later(portal, v
 
 
 def test_receipt_carries_the_logo_and_local_time(make_portal, smtp):
-    app, server = make_portal(SHOP_LOGO="/static/img/demo-logo.svg", TIMEZONE="America/Chicago")
+    app, server = make_portal(SHOP_LOGO="/static/img/demo-logo.png", TIMEZONE="America/Chicago")
     visitor = Visitor(server.url)
     visitor.login("M-1000")
     visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
     [mail] = smtp.messages()
-    assert f'src="{server.url}/static/img/demo-logo.svg"' in mail["html"]
+    assert f'src="{server.url}/static/img/demo-logo.png"' in mail["html"]
+    logo = requests.get(f"{server.url}/static/img/demo-logo.png", timeout=10)
+    assert logo.headers["Content-Type"] == "image/png"
     assert re.search(r"Date: .* (CST|CDT|Central)", mail["text"]), mail["text"]
 
 
-def test_session_lost_on_the_card_page_still_completes_and_shows_after_login(portal, visitor,
-                                                                             sandbox):
+def test_an_svg_logo_is_left_out_of_email_which_cannot_show_it(make_portal, smtp):
+    app, server = make_portal(SHOP_LOGO="/static/img/demo-logo.svg")
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    [mail] = smtp.messages()
+    assert "<img" not in mail["html"] and "Test Repair Shop: payment receipt" in mail["html"]
+
+
+def test_receipt_links_to_itself_online_and_lists_every_location(portal, visitor, smtp):
+    app, server = portal
+    visitor.login("M-1000")
+    # INV-10244 is at Main Street, INV-10252 at the West side.
+    back = visitor.card_page(visitor.pay(["INV-10244", "INV-10252"]), APPROVE)
+    visitor.follow(back)
+    [mail] = smtp.messages()
+    reference = only_payment(portal).reference
+    link = f"{server.url}/payments/{reference}/receipt"
+    assert link in mail["text"] and f'href="{link}"' in mail["html"]
+    for part in (mail["text"], mail["html"]):
+        assert "Test Repair - Main" in part and "1 Main St, Testville" in part
+        assert "Test Repair - West" in part and "9 West Ave, Testville" in part
+        assert "(555) 010-0002" in part and "PAID" in part
+    # The link opens the receipt for its customer (after logging in, in another browser).
+    other = Visitor(server.url)
+    login_page = other.follow(link)
+    assert "/login?next=" in login_page.url
+    other.post_form(login_page.url.replace(server.url, ""), {"account": "M-1000", "password": "demo"})
+    assert other.last.url == link and "Payment receipt" in text_of(other.last.text)
+
+
+def test_session_lost_on_the_card_page_still_shows_the_outcome(portal, visitor, sandbox):
+    """The return proves itself with the ValidationKey: the customer whose login timed out while
+    typing their card still sees that the payment went through, without logging in."""
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
     visitor.session.cookies.clear()  # the session expired while the customer typed their card
     response = visitor.follow(back)
-    assert "/login?next=" in response.url  # asked to log in, the payment already handled
+    assert "/login" not in response.url
+    assert "Thank you! Your payment was successful" in text_of(response.text)
     assert only_payment(portal).state == states.POSTED
     assert len(sandbox.pims.all_payments()) == 1
-    result = visitor.post_form(response.url.replace(portal[1].url, ""),
-                               {"account": "M-1000", "password": "demo"})
-    assert "Thank you! Your payment was successful" in text_of(result.text)
+    receipt = visitor.follow(response.url + "/receipt")
+    assert receipt.status_code == 200 and "$199.00" in text_of(receipt.text)
+    # Nothing else of the account opens without logging in.
+    assert "/login" in visitor.follow(portal[1].url + "/invoices").url
+    # Another browser holding only the result page's address sees nothing.
+    stranger = requests.get(response.url, timeout=10, allow_redirects=False)
+    assert stranger.status_code == 302 and "/login" in stranger.headers["Location"]
+
+
+def test_an_old_return_url_replayed_later_needs_a_login(make_portal, sandbox):
+    """A return URL found in a shared computer's history shows nothing without logging in."""
+    app, server = make_portal(PAYMENT_TIMEOUT=0)  # every return is already "old"
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    stranger = Visitor(server.url)
+    response = stranger.follow(back)
+    assert "/login?next=" in response.url and "INV-10244" not in text_of(response.text)
+
+
+def test_a_late_charge_is_never_told_nothing_was_charged(portal, visitor, sandbox, faults):
+    """Paid on a replaced card page while Reporting could not confirm it: the page must not say
+    "nothing was charged", nor offer to pay again; reconcile voids the charge later."""
+    app, server = portal
+    visitor.login("M-1000")
+    old_card_page = visitor.pay(["INV-10244", "INV-10252"])
+    visitor.pay(["INV-10252"])
+    back = visitor.card_page(old_card_page, APPROVE)
+    faults.arm(Fault("reporting", "TransactionsByTransactionId", mode="fault"))
+    page = visitor.follow(back)
+    text = text_of(page.text)
+    assert "Nothing was charged" not in text and "we will cancel that charge" in text
+    assert 'name="invoice"' not in page.text  # no "Pay again" form
+    with app.app_context():
+        reconcile(force=True)
+    old = next(p for p in ledger_of(portal).find() if len(p.invoices) == 2)
+    assert old.state == states.VOIDED and sandbox.pims.all_payments() == []
+
+
+def test_a_late_charge_whose_void_fails_is_never_shown_as_paid(make_portal, sandbox, faults):
+    app, server = make_portal(MAX_ATTEMPTS=1)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    old_card_page = visitor.pay(["INV-10244", "INV-10252"])
+    visitor.pay(["INV-10252"])
+    back = visitor.card_page(old_card_page, APPROVE)
+    faults.arm(Fault("credit", "Void", mode="fault"))
+    page = visitor.follow(back)
+    text = text_of(page.text)
+    old = next(p for p in app.extensions["ledger"].find() if len(p.invoices) == 2)
+    assert old.state == states.NEEDS_ATTENTION
+    assert "We couldn't accept this payment" in text and "don't need to pay again" not in text
+    assert "making sure the charge is cancelled" in text
+    assert visitor.follow(page.url + "/receipt").status_code == 404  # no receipt for it
+    with app.app_context():  # staff retry, once the cause is fixed: voided, never posted
+        from cpp.payments import service
+        assert service.retry_for_staff(app.extensions["ledger"].get(old.reference)).state \
+            == states.VOIDED
+    assert sandbox.pims.all_payments() == []
+
+
+def test_the_late_charge_watch_ends_with_a_last_check(make_portal, sandbox):
+    import datetime as dt
+
+    from cpp.payments import service
+    app, server = make_portal(LATE_CHARGE_HOURS=1)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.pay(["INV-10244", "INV-10252"])
+    visitor.pay(["INV-10252"])
+    ledger = app.extensions["ledger"]
+    old = next(p for p in ledger.find() if len(p.invoices) == 2)
+    with app.app_context():
+        for _ in range(6):  # backoff would pass the end of the watch: the last check is at it
+            service.settle_late(ledger.get(old.reference))
+            checked = ledger.get(old.reference)
+            assert checked.next_attempt_at <= old.created_at + dt.timedelta(hours=1)
+        app.config["LATE_CHARGE_HOURS"] = 0  # the watch is over: one last check, then no more
+        service.settle_late(ledger.get(old.reference))
+        last = ledger.get(old.reference)
+        assert last.next_attempt_at > old.created_at + service.LATE_WATCH_SLACK
+        assert reconcile()["late charges checked"] == 0
+        assert "end of the watch" in ledger.events(old.id)[-1]["reason"]
+
+
+def test_a_remembered_return_is_shown_without_login_only_briefly(portal, visitor, monkeypatch):
+    from cpp.payments import routes
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    visitor.session.cookies.clear()
+    assert "Thank you!" in text_of(visitor.follow(back).text)
+    monkeypatch.setattr(routes, "REMEMBERED_FOR_SECONDS", -1)  # half an hour later
+    assert "/login?next=" in visitor.follow(visitor.last.url).url

@@ -17,6 +17,7 @@ from flask_login import current_user
 
 from ..pims.client import get_pims
 from ..pims.models import AccountDisabled, InvalidCredentials
+from ..selection import ticked_numbers
 from . import throttle
 from .forms import LoginForm
 from .session import end_session, start_session
@@ -27,6 +28,13 @@ audit = logging.getLogger("cpp.audit")
 WRONG_CREDENTIALS = "The account number or password is incorrect."
 DISABLED = "This account can't be used to pay online. Please call the shop and we'll sort it out."
 # The same words whether the account exists or not, and whichever limit was hit.
+EXPIRED = ("For your security you were logged out after a period of inactivity. "
+           "Please log in again.")
+PAY_BILL_EXPIRED = ("For your security you were logged out after a period of inactivity, "
+                    "before your payment started: nothing was charged. Log in, and the invoices "
+                    "you ticked will be ticked again.")
+LOG_IN_TO_PAY = "Please log in to see your invoices."
+MAX_KEPT_TICKS = 500
 LOCKED = ("For your security, logging in is paused after several unsuccessful tries. "
           "Please wait 15 minutes and try again, or call the shop.")
 
@@ -37,8 +45,11 @@ def login():
         return redirect(url_for("invoices.index"))
     form = LoginForm()
     error = None
-    if session.pop("expired", False) and request.method == "GET":
-        error = "For your security you were logged out after a period of inactivity. Please log in again."
+    notice = None
+    if request.method == "GET":
+        notice = session.pop("login_notice", None)
+        if session.pop("expired", False):
+            notice = notice or EXPIRED
     if form.validate_on_submit():
         account = form.account.data.upper()
         # Counted before PIMS is asked, so simultaneous guesses cannot all get through.
@@ -63,7 +74,27 @@ def login():
             audit.info("login: %s from %s", customer.code, request.remote_addr)
             return redirect(safe_next(request.args.get("next")) or url_for("invoices.index"), 303)
     status = 200 if error is None and not form.errors else 400
-    return render_template("auth/login.html", form=form, error=error), status
+    return render_template("auth/login.html", form=form, error=error, notice=notice), status
+
+
+def must_log_in():
+    """A page that needs a logged-in customer was asked for without one (Flask-Login calls this).
+
+    One calm word on the login page, never two. A Pay Bill whose session ran out is not lost:
+    the ticked invoices are kept, ticked again after login, and the customer lands on their
+    invoices (a GET of /pay after login would mean nothing).
+    """
+    expired = session.get("expired", False)
+    if request.method == "POST" and request.endpoint == "payments.pay":
+        session["pending_selection"] = ticked_numbers(request.form.getlist("invoice"),
+                                                      MAX_KEPT_TICKS)
+        session["login_notice"] = PAY_BILL_EXPIRED if expired else LOG_IN_TO_PAY
+        target = url_for("invoices.index")
+    else:
+        if not expired:
+            session["login_notice"] = LOG_IN_TO_PAY
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=target), 303 if request.method == "POST" else 302)
 
 
 @bp.post("/logout")

@@ -36,8 +36,13 @@ class PortalCustomer(UserMixin):
 
 
 def start_session(customer: Customer) -> None:
-    # A fresh session, under a new id, at login: nothing planted before login survives it.
+    # A fresh session, under a new id, at login: nothing planted before login survives it,
+    # except the ticks of a Pay Bill that found the session timed out (invoice numbers, which
+    # only tick boxes again: see cpp.auth.routes.must_log_in).
+    pending_selection = session.get("pending_selection")
     session.clear()
+    if pending_selection:
+        session["pending_selection"] = pending_selection
     session.regenerate()
     session.permanent = True
     now = int(time.time())

@@ -176,9 +176,13 @@ class Ledger(sqlite.Store):
 
     def find(self, *, states: tuple[str, ...] | None = None, customer_code: str | None = None,
              invoice_numbers: list[str] | None = None,
-             receipt_statuses: tuple[str, ...] | None = None, limit: int = 100,
+             receipt_statuses: tuple[str, ...] | None = None,
+             created_since: dt.datetime | None = None, limit: int = 100,
              db=None) -> list[Payment]:
         clauses, params = [], []
+        if created_since is not None:
+            clauses.append("created_at >= ?")
+            params.append(created_since.isoformat())
         if states:
             clauses.append(f"state IN ({','.join('?' * len(states))})")
             params.extend(states)

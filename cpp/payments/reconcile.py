@@ -56,6 +56,14 @@ def reconcile(force: bool = False) -> Counter:
             attempt(payment, lambda p=payment, t=timed_out:
                     service.settle_staged(p, browser_status=None, expire=t))
             outcome["staged checked"] += 1
+    # A card page left open can still charge after its payment expired or was replaced.
+    watch_since = (now - dt.timedelta(hours=current_app.config["LATE_CHARGE_HOURS"])
+                   - service.LATE_WATCH_SLACK)
+    for payment in ledger.find(states=states.CARD_PAGE_MAY_BE_OPEN, created_since=watch_since,
+                               limit=10_000):
+        if payment.transport_key and (force or payment.due(now)):
+            attempt(payment, lambda p=payment: service.settle_late(p))
+            outcome["late charges checked"] += 1
     # Read after the staged pass, so payments it just found approved are posted now.
     for payment in ledger.find(states=(states.APPROVED, states.MISMATCH), limit=10_000):
         if force or payment.due(now):

@@ -1,17 +1,29 @@
 """Pay Bill, the return from Cayan's card page, and the result / receipt pages."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import sqlite3
+import time
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from ..cayan.models import CayanUnavailable
 from ..errors import render_error
 from . import service, states
-from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger
+from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
 
 bp = Blueprint("payments", __name__)
 log = logging.getLogger(__name__)
@@ -63,36 +75,90 @@ def returned():
             f"Your card may have been charged. Please don't pay again: the card processor has "
             f"the payment on record, and the shop will see it and apply it to your invoices. "
             f"Your payment reference is {reference}.")
+    if just_paid(payment):
+        remember_return(reference)
     # Post/redirect/get: the result page's URL carries no transaction data, and a refresh
     # of it only reads the ledger.
     return redirect(url_for("payments.result", reference=reference), 303)
 
 
-@bp.get("/payments/<reference>")
+@bp.get("/pay")
 @login_required
+def pay_is_a_button():
+    """Nothing to GET here (an old bookmark, a link shared by mistake): the invoices page is."""
+    return redirect(url_for("invoices.index"))
+
+
+@bp.get("/payments/<reference>")
 def result(reference: str):
     payment = own_payment(reference)
-    return render_template("payments/result.html", payment=payment, states=states)
+    return render_template("payments/result.html", payment=payment, states=states,
+                           to_be_voided=service.to_be_voided(payment),
+                           late_reasons=service.LATE_CHARGE_REASONS.values())
 
 
 @bp.get("/payments/<reference>/receipt")
-@login_required
 def receipt(reference: str):
     payment = own_payment(reference)
     if payment.state not in (states.POSTED, states.APPROVED, states.NEEDS_ATTENTION) \
-            or payment.cayan_token is None:
+            or payment.cayan_token is None or service.to_be_voided(payment):
         abort(404)
-    return render_template("payments/receipt.html", payment=payment)
+    return render_template("payments/receipt.html", payment=payment, states=states)
+
+
+# How many verified returns one browser session remembers, and for how long it may show them
+# without a login (see remember_return).
+REMEMBERED_RETURNS = 5
+REMEMBERED_FOR_SECONDS = 30 * 60
+
+
+def just_paid(payment) -> bool:
+    """This browser proved it came back from this payment's card page (the ValidationKey), so
+    it may see the outcome even if its login timed out while the customer typed their card;
+    but not an old return URL replayed from a shared computer's history: that needs a login."""
+    window = dt.timedelta(minutes=2 * current_app.config["PAYMENT_TIMEOUT"])
+    return utcnow() - payment.created_at <= window
+
+
+def remember_return(reference: str) -> None:
+    now = int(time.time())
+    kept = [[ref, at] for ref, at in remembered_returns().items() if ref != reference]
+    session["returned_payments"] = [*kept, [reference, now]][-REMEMBERED_RETURNS:]
+
+
+def remembered_returns() -> dict[str, int]:
+    """Reference -> when this browser came back with it, for the returns still shown."""
+    oldest = time.time() - REMEMBERED_FOR_SECONDS
+    try:
+        return {ref: at for ref, at in session.get("returned_payments", []) if at >= oldest}
+    except (TypeError, ValueError):  # a session written by an older version
+        return {}
 
 
 def own_payment(reference: str):
+    """The logged-in customer's payment, or one this browser came back from Cayan with."""
+    returned_here = reference in remembered_returns()
+    if not current_user.is_authenticated and not returned_here:
+        raise LoginNeeded
     if not REFERENCE.match(reference):
         abort(404)
     payment = get_ledger().get(reference)
-    # Someone else's payment looks exactly like one that does not exist.
-    if payment is None or payment.customer_code != current_user.code:
+    if current_user.is_authenticated:
+        allowed = payment is not None and payment.customer_code == current_user.code
+    else:
+        allowed = payment is not None and returned_here
+    if not allowed:  # someone else's payment looks exactly like one that does not exist
         abort(404)
     return payment
+
+
+class LoginNeeded(Exception):
+    """The page needs a logged-in customer; Flask-Login's handler sends them to log in."""
+
+
+@bp.errorhandler(LoginNeeded)
+def login_needed(exc: LoginNeeded):
+    return current_app.login_manager.unauthorized()
 
 
 def not_recognised():

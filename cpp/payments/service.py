@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-import re
 import time
 from dataclasses import replace
 from urllib.parse import quote
@@ -24,6 +23,7 @@ from ..money import to_cents
 from ..pims.client import get_pims
 from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
 from ..receipts import send_receipt
+from ..selection import MAX_INVOICES_PER_PAYMENT, read_tick
 from . import states
 from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
 from .retry import next_attempt
@@ -31,8 +31,6 @@ from .retry import next_attempt
 log = logging.getLogger(__name__)
 audit = logging.getLogger("cpp.audit")
 
-SELECTION = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._/-]{0,39})\|(\d{1,12})$")
-MAX_INVOICES_PER_PAYMENT = 500
 
 
 class Refused(Exception):
@@ -54,10 +52,11 @@ def parse_selection(values: list[str]) -> dict[str, int]:
     """Ticked boxes -> {invoice number: balance in cents the customer saw}."""
     picked: dict[str, int] = {}
     for value in values:
-        match = SELECTION.match(value or "")
-        if not match:
+        tick = read_tick(value)
+        if tick is None:
             raise Refused("We couldn't read your selection. Please reload the page and try again.")
-        picked[match.group(1)] = int(match.group(2))
+        number, cents = tick
+        picked[number] = cents
     if not picked:
         raise Refused("Tick at least one invoice to pay.")
     if len(picked) > MAX_INVOICES_PER_PAYMENT:
@@ -101,7 +100,9 @@ def start_payment(customer, selection: list[str]) -> str:
                 log.warning("EMAIL ADDRESS NEEDS FIXING IN PIMS: customer %s, payment %s: %s",
                             customer.code, payment.reference, email_problem)
             return stage(payment)
-        if not any(expire_if_stale(holder) for holder in holders):
+        freed = [expire_if_stale(holder) or replace_if_abandoned(holder, customer, set(picked))
+                 for holder in holders]
+        if not any(freed):
             return resume_or_refuse(holders, set(picked))
     return resume_or_refuse(holders, set(picked))
 
@@ -142,6 +143,7 @@ def card_page_url(transport_key: str) -> str:
 
 def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
     """Another payment holds some of these invoices: the same one again resumes it."""
+    holders = [get_ledger().get(h.reference) for h in holders]  # as they are now
     for _ in range(25):  # a double click: the first request may still be staging
         if not any(h.state == states.NEW for h in holders):
             break
@@ -186,6 +188,28 @@ def expire_if_stale(payment: Payment) -> bool:
     else:
         return False
     return get_ledger().get(payment.reference).state in states.NOTHING_CHARGED
+
+
+def replace_if_abandoned(holder: Payment, customer, picked: set[str]) -> bool:
+    """The customer went back from the card page and chose differently: replace that payment.
+
+    Only once Cayan Reporting confirms nothing was charged for it, the way a new Stripe
+    Checkout session replaces an abandoned one. The same selection resumes the old card page
+    instead (resume_or_refuse). True if the holder's invoices are free now.
+    """
+    if holder.state != states.STAGED or holder.customer_code != customer.code \
+            or set(holder.invoice_numbers) == picked:
+        return False
+    if not settle_staged(holder, browser_status=None):
+        return False  # Reporting cannot say whether it was paid: it keeps its invoices
+    holder = get_ledger().get(holder.reference)
+    if holder.state == states.STAGED and states.transition(
+            get_ledger(), holder.id, states.STAGED, states.REPLACED,
+            "the customer started a new Pay Bill; Reporting shows no charge",
+            failure_reason="Replaced by a newer payment.", next_attempt_at=next_attempt(1)):
+        audit.info("payment %s replaced by a new Pay Bill", holder.reference)
+        return True
+    return get_ledger().get(holder.reference).state in states.NOTHING_CHARGED
 
 
 def settle_unsent(payment: Payment) -> None:
@@ -237,6 +261,9 @@ def complete(payment: Payment, browser_status: str | None = None,
     if payment.state == states.STAGED:
         settle_staged(payment, browser_status)
         payment = ledger.get(payment.reference)
+    elif payment.state in states.CARD_PAGE_MAY_BE_OPEN and payment.transport_key:
+        settle_late(payment)
+        payment = ledger.get(payment.reference)
     if payment.state in (states.APPROVED, states.MISMATCH):
         now = utcnow()
         if payment.lease_until is not None and payment.lease_until > now:
@@ -278,12 +305,15 @@ def wait_for_lease_holder(payment: Payment, longest: float = 10.0) -> Payment:
     return ledger.get(payment.reference)
 
 
-def settle_staged(payment: Payment, browser_status: str | None, expire: bool = False) -> None:
-    """Ask Cayan Reporting what really happened to a staged payment, and record it."""
+def settle_staged(payment: Payment, browser_status: str | None, expire: bool = False) -> bool:
+    """Ask Cayan Reporting what really happened to a staged payment, and record it.
+
+    False if Reporting could not say (the payment stays as it was).
+    """
     ledger = get_ledger()
     rows = cayan_records(payment)
     if rows is None:
-        return
+        return False
     sales = [row for row in rows if row.transaction_type == SALE]
     approved = [row for row in sales if row.approved]
     if len(approved) > 1:
@@ -299,7 +329,77 @@ def settle_staged(payment: Payment, browser_status: str | None, expire: bool = F
                           "customer cancelled on the card page; Reporting shows no charge")
     elif expire:
         states.transition(ledger, payment.id, states.STAGED, states.EXPIRED,
-                          "customer never came back; Reporting shows no charge")
+                          "customer never came back; Reporting shows no charge",
+                          next_attempt_at=next_attempt(1))
+    return True
+
+
+# Why a late charge is being voided, in the customer's words, by the state it came from.
+LATE_CHARGE_REASONS = {
+    states.REPLACED: "This card page had been replaced by a newer payment before you paid on it",
+    states.EXPIRED: "This card page had timed out before you paid on it",
+    states.DECLINED: "This payment had already ended before you paid on its card page again",
+    states.CANCELLED: "This payment had already been cancelled before you paid on its card page",
+}
+# After the watch ends, the reconcile query keeps a payment in view this much longer, so its
+# last check (at the end of the watch) is never missed.
+LATE_WATCH_SLACK = dt.timedelta(hours=6)
+
+
+def late_watch_ends(payment: Payment) -> dt.datetime:
+    """Until when a payment whose card page may still be open is checked for a late charge.
+
+    Counted from its creation, when Cayan's card page was made; Cayan does not say how long
+    that page lives, so LATE_CHARGE_HOURS is the shop's setting.
+    """
+    return payment.created_at + dt.timedelta(hours=current_app.config["LATE_CHARGE_HOURS"])
+
+
+def settle_late(payment: Payment) -> None:
+    """A payment that ended without a charge, whose card page may still be open: was it charged
+    after all (a tab left open, Back to the card page)?
+
+    A late charge cannot be posted (its invoices may be in a newer payment by now), so it is
+    voided like a wrong-amount charge. Checked on its return, and by reconcile with backoff
+    until late_watch_ends, with one last check then.
+    """
+    rows = cayan_records(payment)
+    if rows is None:
+        if utcnow() >= late_watch_ends(payment):
+            log.warning("payment %s: Cayan Reporting could not be asked for a late charge at the "
+                        "end of its watch; reconcile will try again", payment.reference)
+        return
+    approved = [row for row in rows if row.transaction_type == SALE and row.approved]
+    if not approved:
+        checks = payment.attempts + 1
+        now, ends = utcnow(), late_watch_ends(payment)
+        if now < ends:
+            following = min(dt.datetime.fromisoformat(next_attempt(checks + 1)), ends)
+            reason = "Reporting checked: no late charge"
+        else:  # the last check: out of reconcile's view before it is due again
+            following = ends + LATE_WATCH_SLACK + dt.timedelta(minutes=1)
+            reason = "Reporting checked at the end of the watch: no late charge"
+        states.note(get_ledger(), payment.id, reason, only_in=states.CARD_PAGE_MAY_BE_OPEN,
+                    attempts=checks, next_attempt_at=following.isoformat())
+        return
+    sale = approved[0]
+    if states.transition(
+        get_ledger(), payment.id, payment.state, states.MISMATCH,
+        f"Cayan approved {sale.amount} after the payment was {payment.state}: voiding",
+        failure_reason=LATE_CHARGE_REASONS[payment.state], attempts=0, next_attempt_at=None,
+        **approval_fields(sale),
+    ):
+        log.error("payment %s was charged %s after it was %s: voiding", payment.reference,
+                  sale.amount, payment.state)
+
+
+def to_be_voided(payment: Payment) -> bool:
+    """Whether a charge on this payment must be voided, not posted: it was ever in MISMATCH
+    (a wrong amount, or a late charge), whatever has happened to it since."""
+    if payment.state in (states.MISMATCH, states.VOIDED):
+        return True
+    return payment.state == states.NEEDS_ATTENTION and any(
+        event["to_state"] == states.MISMATCH for event in get_ledger().events(payment.id))
 
 
 def cayan_records(payment: Payment) -> list[CayanTransaction] | None:
@@ -313,10 +413,7 @@ def cayan_records(payment: Payment) -> list[CayanTransaction] | None:
 
 def record_approval(payment: Payment, sale: CayanTransaction) -> None:
     ledger = get_ledger()
-    fields = dict(cayan_token=sale.token, authorization_code=sale.authorization_code,
-                  card_type=sale.card_type, card_last4=sale.card_last4,
-                  approved_cents=to_cents(sale.amount) if sale.amount is not None else None,
-                  approved_at=utcnow().isoformat())
+    fields = approval_fields(sale)
     if sale.amount == payment.amount:
         if states.transition(ledger, payment.id, states.STAGED, states.APPROVED,
                              f"Cayan Reporting: APPROVED {sale.amount}", **fields):
@@ -329,6 +426,13 @@ def record_approval(payment: Payment, sale: CayanTransaction) -> None:
     ):
         log.error("payment %s approved for %s, staged %s: voiding", payment.reference,
                   sale.amount, payment.amount)
+
+
+def approval_fields(sale: CayanTransaction) -> dict:
+    return dict(cayan_token=sale.token, authorization_code=sale.authorization_code,
+                card_type=sale.card_type, card_last4=sale.card_last4,
+                approved_cents=to_cents(sale.amount) if sale.amount is not None else None,
+                approved_at=utcnow().isoformat())
 
 
 def void_mismatch(payment: Payment) -> None:
@@ -428,10 +532,10 @@ def retry_for_staff(payment: Payment) -> Payment:
     if payment.state != states.NEEDS_ATTENTION:
         return payment
     ledger = get_ledger()
-    if payment.approved_amount == payment.amount:
-        post_to_pims(payment)  # charged for the right amount: it belongs in PIMS
+    if to_be_voided(payment):
+        void_mismatch(payment)
     else:
-        void_mismatch(payment)  # charged for the wrong amount: it must be voided
+        post_to_pims(payment)
     payment = ledger.get(payment.reference)
     if payment.state == states.POSTED and payment.receipt_status == "none":
         send_receipt(payment)

@@ -18,6 +18,7 @@ STAGE_FAILED = "stage_failed"  # Cayan refused to stage it; nothing charged
 DECLINED = "declined"          # Cayan declined the card (or referral); nothing charged
 CANCELLED = "cancelled"        # the customer pressed Cancel on the card page
 EXPIRED = "expired"            # never came back, and Cayan confirms nothing was charged
+REPLACED = "replaced"          # the customer started a new Pay Bill; Cayan confirmed no charge
 APPROVED = "approved"          # Cayan confirmed the charge server to server; not yet in PIMS
 POSTED = "posted"              # applied in PIMS: done
 MISMATCH = "mismatch"          # approved for a different amount than staged: being voided
@@ -26,14 +27,23 @@ NEEDS_ATTENTION = "needs_attention"  # retries exhausted: shop staff must look
 
 ALLOWED: dict[str, frozenset[str]] = {
     NEW: frozenset({STAGED, STAGE_FAILED, EXPIRED}),
-    STAGED: frozenset({APPROVED, DECLINED, CANCELLED, EXPIRED, MISMATCH}),
+    STAGED: frozenset({APPROVED, DECLINED, CANCELLED, EXPIRED, REPLACED, MISMATCH}),
+    # Cayan's card page cannot be withdrawn: a tab left open on it (or Back to it) can still
+    # charge the card after its payment ended without a charge. Such a late charge is voided.
+    DECLINED: frozenset({MISMATCH}),
+    CANCELLED: frozenset({MISMATCH}),
+    EXPIRED: frozenset({MISMATCH}),
+    REPLACED: frozenset({MISMATCH}),
     APPROVED: frozenset({POSTED, NEEDS_ATTENTION}),
     MISMATCH: frozenset({VOIDED, NEEDS_ATTENTION}),
     NEEDS_ATTENTION: frozenset({POSTED, VOIDED}),
 }
 # A payment in one of these holds its invoices: no second payment may include them.
 HOLDS_INVOICES = (NEW, STAGED, APPROVED, MISMATCH, NEEDS_ATTENTION)
-NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED)
+NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED, REPLACED)
+# Left STAGED without a charge, but the card page may still be open somewhere (see ALLOWED):
+# watched for a late charge for LATE_CHARGE_HOURS (cpp.payments.service.settle_late).
+CARD_PAGE_MAY_BE_OPEN = (DECLINED, CANCELLED, EXPIRED, REPLACED)
 
 # Columns a transition (or a note) may set besides the state.
 UPDATABLE = frozenset({

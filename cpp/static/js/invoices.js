@@ -1,51 +1,178 @@
-// Invoice page: "Select all" and the running total of ticked invoices.
-// The page works without this file; the server always recomputes the amount from PIMS.
+// The invoices page: the running total on the Pay button, "Select all", and for long lists
+// search, filters, sorting and "Show more".
+// The page works without this file (every invoice listed, Pay Bill posts the ticks), and the
+// server always recomputes the amount from PIMS: nothing here decides what is charged.
 (function () {
   "use strict";
   var form = document.getElementById("pay-form");
   if (!form) { return; }
-  var boxes = Array.prototype.slice.call(form.querySelectorAll('input[name="invoice"]'));
+  var list = document.getElementById("invoice-list");
+  var rows = Array.prototype.slice.call(list.children);
+  var boxes = rows.map(function (row) { return row.querySelector('input[name="invoice"]'); });
   var selectAll = document.getElementById("select-all");
   var total = document.getElementById("selected-total");
+  var count = document.getElementById("selected-count");
   var button = document.getElementById("pay-button");
+  var hint = document.getElementById("pay-hint");
+  var bar = document.getElementById("pay-bar");
+  var status = document.getElementById("list-status");
+  var tools = document.getElementById("list-tools");
+  var search = document.getElementById("invoice-search");
+  var locationFilter = document.getElementById("location-filter");
+  var overdueOnly = document.getElementById("overdue-only");
+  var sort = document.getElementById("invoice-sort");
+  var showMore = document.getElementById("show-more");
+  var pageSize = parseInt(form.getAttribute("data-page-size"), 10) || 20;
+  var shown = pageSize;
   var formatter = new Intl.NumberFormat(document.documentElement.lang || "en-US", {
     style: "currency", currency: total.getAttribute("data-currency") || "USD"
   });
 
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+  // What is ticked, what the page says and what Pay Bill sends always agree: this runs after
+  // every change, and on every showing of the page (Back and Forward included).
   function update() {
     var cents = 0, ticked = 0;
     boxes.forEach(function (box) {
       if (box.checked) { cents += parseInt(box.getAttribute("data-cents"), 10); ticked += 1; }
     });
     // Integer cents, divided only for display: no float arithmetic on money.
-    total.textContent = formatter.format(cents / 100);
+    var amount = formatter.format(cents / 100);
+    total.textContent = amount;
+    count.textContent = plural(ticked, "invoice");
     selectAll.checked = ticked === boxes.length;
     selectAll.indeterminate = ticked > 0 && ticked < boxes.length;
+    if (!form.getAttribute("data-submitted")) {
+      button.textContent = ticked ? "Pay " + amount + " for " + plural(ticked, "invoice") : "Pay Bill";
+      // aria-disabled rather than disabled: the button stays reachable and says why it waits.
+      button.setAttribute("aria-disabled", ticked ? "false" : "true");
+    }
+    if (ticked) { hint.hidden = true; }
+    rows.forEach(function (row, i) { row.classList.toggle("is-ticked", boxes[i].checked); });
+    describeList();
   }
+
+  function matches(row) {
+    var query = search ? search.value.trim().toLowerCase() : "";
+    if (query && row.getAttribute("data-text").indexOf(query) === -1) { return false; }
+    if (locationFilter && locationFilter.value &&
+        row.getAttribute("data-location") !== locationFilter.value) { return false; }
+    if (overdueOnly && overdueOnly.checked && row.getAttribute("data-overdue") !== "1") { return false; }
+    return true;
+  }
+
+  function compare(a, b) {
+    var how = sort ? sort.value : "";
+    var order = +a.getAttribute("data-order") - +b.getAttribute("data-order");
+    var by;
+    if (how === "amount-desc" || how === "amount-asc") {
+      by = +a.getAttribute("data-cents") - +b.getAttribute("data-cents");
+      if (how === "amount-desc") { by = -by; }
+    } else if (how === "due-asc" || how === "due-desc") {
+      // ISO dates compare as text; an invoice with no due date goes last.
+      var x = a.getAttribute("data-due") || "9999", y = b.getAttribute("data-due") || "9999";
+      by = x < y ? -1 : x > y ? 1 : 0;
+      if (how === "due-desc") { by = -by; }
+    }
+    return by || order;
+  }
+
+  var matching = rows;
+  function arrange() {
+    if (!tools) { return; }
+    matching = rows.filter(matches);
+    matching.sort(compare);
+    rows.slice().sort(compare).forEach(function (row) { list.appendChild(row); });
+    rows.forEach(function (row) { row.hidden = true; });
+    matching.slice(0, shown).forEach(function (row) { row.hidden = false; });
+    showMore.parentNode.hidden = matching.length <= shown;
+    showMore.textContent = "Show " + Math.min(pageSize, matching.length - shown) + " more";
+    describeList();
+  }
+
+  function describeList() {
+    if (!tools) { return; }
+    var visible = Math.min(shown, matching.length);
+    var hiddenTicked = boxes.filter(function (box, i) { return box.checked && rows[i].hidden; }).length;
+    var text = matching.length === 0 ? "No invoices match." :
+      "Showing " + visible + " of " + plural(matching.length, "invoice") +
+      (matching.length < rows.length ? " that match" : "") + ".";
+    if (hiddenTicked) {
+      text += " " + plural(hiddenTicked, "ticked invoice") + " not shown " +
+        (hiddenTicked === 1 ? "is" : "are") + " still in the total.";
+    }
+    status.textContent = text;
+  }
+
+  function restart() { shown = pageSize; arrange(); }
 
   selectAll.closest("[hidden]").hidden = false;
   total.closest("[hidden]").hidden = false;
+  if (tools) {
+    tools.hidden = false;
+    status.hidden = false;
+    [search, locationFilter, overdueOnly, sort].forEach(function (control) {
+      if (control) { control.addEventListener(control === search ? "input" : "change", restart); }
+    });
+    showMore.addEventListener("click", function () {
+      var first = matching[shown];
+      shown += pageSize;
+      arrange();
+      if (first) { first.querySelector("input").focus(); } // carry on where the list grew
+    });
+  }
   selectAll.addEventListener("change", function () {
     boxes.forEach(function (box) { box.checked = selectAll.checked; });
     update();
   });
   boxes.forEach(function (box) { box.addEventListener("change", update); });
+
   form.addEventListener("submit", function (event) {
     if (form.getAttribute("data-submitted")) {
       event.preventDefault(); // a double click sends one Pay Bill
       return;
     }
+    if (!boxes.some(function (box) { return box.checked; })) {
+      event.preventDefault(); // the server would refuse it too
+      hint.hidden = false;
+      hint.setAttribute("role", "alert");
+      return;
+    }
     form.setAttribute("data-submitted", "1");
     button.setAttribute("aria-disabled", "true");
+    button.classList.add("is-busy");
     button.textContent = "Taking you to the secure payment page…";
   });
+
+  // Keyboard focus never hides behind the sticky pay bar (WCAG 2.4.11).
+  function keepClearOfBar() {
+    document.documentElement.style.scrollPaddingBottom = (bar.offsetHeight + 16) + "px";
+  }
+  form.addEventListener("focusin", function (event) {
+    if (bar.contains(event.target)) { return; }
+    var covered = event.target.getBoundingClientRect().bottom - bar.getBoundingClientRect().top;
+    if (covered > -8) { window.scrollBy(0, covered + 16); }
+  });
+  window.addEventListener("resize", keepClearOfBar);
+
+  // "Go to Pay Bill": straight to the button, without tabbing through every invoice.
+  Array.prototype.forEach.call(document.querySelectorAll(".skip-to-pay"), function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      button.focus();
+      button.scrollIntoView({block: "nearest"});
+    });
+  });
+
   window.addEventListener("pageshow", function () {
     // Back from Cayan's page: the form is usable again, and the total is recounted from the
     // boxes as they are now (a page restored from the back-forward cache keeps its ticks).
     form.removeAttribute("data-submitted");
-    button.removeAttribute("aria-disabled");
-    button.textContent = "Pay Bill";
+    button.classList.remove("is-busy");
     update();
   });
+  keepClearOfBar();
+  arrange();
   update();
 })();

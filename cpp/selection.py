@@ -1,0 +1,31 @@
+"""What a ticked invoice box sends: "<invoice number>|<balance in cents the customer saw>".
+
+The balance is only compared with PIMS's on Pay Bill, so a change since the page was shown is
+caught; the amount charged is always PIMS's own.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from .money import to_cents
+
+INVOICE_NUMBER = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}"
+MAX_INVOICES_PER_PAYMENT = 500
+TICK = re.compile(rf"^({INVOICE_NUMBER})\|(\d{{1,12}})$")
+
+
+def tick_value(number: str, amount: Decimal) -> str:
+    return f"{number}|{to_cents(amount)}"
+
+
+def read_tick(value: str) -> tuple[str, int] | None:
+    """(invoice number, cents seen), or None for anything that is not a box's value."""
+    match = TICK.match(value or "")
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def ticked_numbers(values: list[str], most: int) -> list[str]:
+    """The invoice numbers of well-formed ticks, at most `most` of them."""
+    ticks = (read_tick(value) for value in values[:most])
+    return [tick[0] for tick in ticks if tick]
