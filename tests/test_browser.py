@@ -421,6 +421,16 @@ def test_the_money_first_and_pay_bill_names_the_amount(customer):
     assert pay_button(page).inner_text() == "Pay $546.50 for 2 invoices"
     assert pay_button(page).get_attribute("aria-disabled") == "false"
     c.check("two-ticked")
+    # Reload: whatever the browser restores, the ticks, the total and the button agree.
+    page.reload()
+    page.wait_for_load_state("load")
+    ticked, total = ticked_and_total(page)
+    cents = page.eval_on_selector_all('#pay-form input[name="invoice"]:checked',
+                                      "boxes => boxes.reduce((s, b) => s + +b.dataset.cents, 0)")
+    assert total == f"${cents / 100:,.2f}"
+    expected = f"Pay {total} for {len(ticked)} invoice{'s' if len(ticked) != 1 else ''}"
+    assert pay_button(page).inner_text() == (expected if ticked else "Pay Bill")
+    page.get_by_label("Pay invoice INV-10244").check()
     # "Pay all overdue" pays exactly the overdue invoice, whatever else is ticked.
     page.locator("#pay-overdue").click()
     page.wait_for_url("**/transportweb.aspx*")
