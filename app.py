@@ -5,7 +5,7 @@
 """
 import sys
 
-from cpp.demo import run
+from cpp.sandbox.demo import run
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:]))

@@ -5,7 +5,7 @@ import os
 
 from flask import Flask
 
-from . import invoices, sandbox, shared_state
+from . import invoices, shared_state
 from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
@@ -32,8 +32,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
     if app.config["DEMO_MODE"]:
-        # Only ever reached with no PIMS_URL and no Cayan credentials (see config.decide_mode).
-        sandbox.install(app, data_dir=app.config.get("SANDBOX_DATA_DIR") or app.instance_path)
+        # Only ever reached with no PIMS_URL and no Cayan credentials (see config.decide_mode);
+        # imported here so that a production portal never loads the sandbox at all.
+        from .sandbox import plug_in
+
+        plug_in(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -96,38 +96,6 @@ INTERNAL_KEYS = ("DEMO_MODE", "MAIL_SUPPRESS_SEND", "SESSION_COOKIE_HTTPONLY",
 # Keys whose environment value must be turned into a number.
 NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT", "DATABASE_TIMEOUT")
 
-# Built-in sandbox credentials: only ever used in demo mode, against the in-process sandbox.
-DEMO_SETTINGS: dict[str, object] = {
-    "PIMS_USERNAME": "cpp-portal",
-    "PIMS_PASSWORD": "sandbox-pims-password",
-    "CAYAN_MERCHANT_NAME": "TEST MERCHANT",
-    "CAYAN_MERCHANT_SITE_ID": "SANDBOX1",
-    "CAYAN_MERCHANT_KEY": "FAKE1-FAKE2-FAKE3-FAKE4-FAKE5",
-    "SHOP_NAME": "Northside Device Repair (demo)",
-    "SHOP_LOGO": "/static/img/demo-logo.png",
-    "SHOP_PHONE": "(217) 555-0142",
-    "SHOP_EMAIL": "billing@northside.example",
-    "SHOP_ADDRESS": "120 Main Street, Springfield, IL 62701",
-    "TIMEZONE": "America/Chicago",
-    "MAIL_DEFAULT_SENDER": ("Northside Device Repair", "billing@northside.example"),
-    "LOCATIONS": {
-        "MAIN": {
-            "name": "Northside Device Repair - Main Street",
-            "address": "120 Main Street, Springfield, IL 62701",
-            "phone": "(217) 555-0142",
-            "mail_sender": "main@northside.example",
-            "mail_sender_name": "Northside Repair - Main Street",
-            "mail_reply_to": "frontdesk-main@northside.example",
-        },
-        "WEST": {
-            "name": "Northside Device Repair - West Side",
-            "address": "88 Lakeview Avenue, Springfield, IL 62704",
-            "phone": "(217) 555-0187",
-        },
-    },
-}
-
-
 class ConfigError(RuntimeError):
     """The configuration cannot run a portal; the message names the key to fix."""
 
@@ -169,21 +137,9 @@ def decide_mode(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         # A fresh key per process: demo sessions simply end when the demo restarts.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    for key, value in DEMO_SETTINGS.items():
-        if key in ("SHOP_NAME", "SHOP_LOGO", "SHOP_PHONE", "SHOP_EMAIL", "SHOP_ADDRESS",
-                   "TIMEZONE", "MAIL_DEFAULT_SENDER", "LOCATIONS"):
-            if app.config.get(key) in (None, "", {}, DEFAULTS.get(key)):
-                app.config[key] = value
-        else:
-            app.config[key] = value
-    public_url = app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
-    app.config["PUBLIC_URL"] = public_url
-    sandbox = public_url.rstrip("/") + "/sandbox"
-    app.config["PIMS_URL"] = sandbox + "/pims"
-    app.config["CAYAN_TRANSPORT_URL"] = sandbox + "/cayan/transport"
-    app.config["CAYAN_TRANSPORTWEB_URL"] = sandbox + "/cayan/transportweb.aspx"
-    app.config["CAYAN_REPORTING_URL"] = sandbox + "/cayan/reporting"
-    app.config["CAYAN_CREDIT_URL"] = sandbox + "/cayan/credit"
+    app.config["PUBLIC_URL"] = app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
+    # The demo shop and the sandbox's addresses are the sandbox's to set (cpp.sandbox.plug_in):
+    # this module knows only that demo mode is on.
 
 
 def check_limits_and_proxies(app: Flask) -> None:

@@ -66,6 +66,3 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(shop.location, "shop_location")
     app.add_template_global(tick_value)
     app.add_template_filter(phone_link, "tel")
-    app.context_processor(lambda: {
-        "has_sandbox_mailbox": "sandbox_mail.mailbox" in app.view_functions,
-    })

@@ -120,6 +120,21 @@ def test_production_has_no_sandbox_routes_and_no_banner(tmp_path):
     assert "Demo mode." not in client.get("/login").get_data(as_text=True)
 
 
+def test_a_production_portal_never_loads_the_sandbox(tmp_path):
+    """The sandbox plugs into the portal in demo mode only: production code does not import it."""
+    import json
+    import subprocess
+    import sys
+
+    config = {**PRODUCTION, "DATABASE": str(tmp_path / "l.sqlite3")}
+    script = ("import json, sys; from cpp import create_app; "
+              f"create_app(json.loads({json.dumps(json.dumps(config))})); "
+              "print(sorted(m for m in sys.modules if m.startswith('cpp.sandbox')))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
 def test_config_example_documents_every_key():
     import ast
     from pathlib import Path

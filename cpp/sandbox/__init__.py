@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask
+from flask import Flask, url_for
 
-from ..config import DEMO_SETTINGS
 from .cayan_store import CayanStore
 from .faults import FaultInjector
 from .pims_store import PimsStore
+from .settings import SANDBOX_DEFAULTS, apply_demo_settings
+
+__all__ = ["SANDBOX_DEFAULTS", "create_sandbox_app", "install", "plug_in"]
 
 ALL_SERVICES = ("pims", "cayan", "mail")
 
-# The sandbox accepts exactly the credentials the demo portal is configured with.
-SANDBOX_DEFAULTS = {
-    "SANDBOX_PIMS_USERNAME": DEMO_SETTINGS["PIMS_USERNAME"],
-    "SANDBOX_PIMS_PASSWORD": DEMO_SETTINGS["PIMS_PASSWORD"],
-    "SANDBOX_CAYAN_MERCHANT_NAME": DEMO_SETTINGS["CAYAN_MERCHANT_NAME"],
-    "SANDBOX_CAYAN_MERCHANT_SITE_ID": DEMO_SETTINGS["CAYAN_MERCHANT_SITE_ID"],
-    "SANDBOX_CAYAN_MERCHANT_KEY": DEMO_SETTINGS["CAYAN_MERCHANT_KEY"],
-}
+
+def plug_in(app: Flask) -> None:
+    """Demo mode: the demo shop's settings, and every sandbox service mounted on the portal.
+
+    The one way in: the portal calls this when cpp.config has decided on demo mode, and never
+    imports the sandbox otherwise.
+    """
+    from ..config import DEFAULTS
+
+    apply_demo_settings(app, DEFAULTS)
+    install(app, data_dir=app.config.get("SANDBOX_DATA_DIR") or app.instance_path)
 
 
 def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES,
@@ -62,6 +67,8 @@ def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES,
         app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port,
                           MAIL_USE_TLS=False, MAIL_USE_SSL=False)
         app.register_blueprint(mailbox.bp)
+        # The demo banner's link to the mailbox: the portal's templates only see a URL.
+        app.context_processor(lambda: {"sandbox_mailbox_url": url_for("sandbox_mail.mailbox")})
 
 
 def create_sandbox_app(data_dir: str, services: tuple[str, ...] = ("pims", "cayan"),

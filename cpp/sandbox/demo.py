@@ -6,9 +6,9 @@ import os
 
 from werkzeug.serving import WSGIRequestHandler
 
-from . import ConfigError, create_app
-from .config import is_loopback
-from .sandbox.demo_data import DEMO_LOGINS, DEMO_PASSWORD
+from .. import ConfigError, create_app
+from ..config import is_loopback
+from .demo_data import DEMO_LOGINS, DEMO_PASSWORD
 
 
 class QuietRequestHandler(WSGIRequestHandler):
