@@ -77,13 +77,13 @@ def reconcile_command(force: bool) -> None:
 @click.argument("reference")
 def retry_command(reference: str) -> None:
     """Try a needs-attention payment again: post it to PIMS (or void a wrong-amount charge)."""
-    from .payments import service
+    from .payments import staff
     from .payments.ledger import get_ledger
 
     payment = get_ledger().get(reference.upper())
     if payment is None:
         raise click.ClickException(f"No payment with reference {reference}.")
-    payment = service.retry_for_staff(payment)
+    payment = staff.retry_for_staff(payment)
     click.echo(f"{payment.reference}: {payment.state}"
                + (f" ({payment.failure_reason})" if payment.state == "needs_attention" else ""))
 

@@ -13,7 +13,7 @@ from .money import to_cents
 from .selection import tick_value
 
 
-def money(amount: Decimal) -> str:
+def format_money(amount: Decimal) -> str:
     return format_currency(amount, current_app.config["CURRENCY"],
                            locale=current_app.config["LOCALE"])
 
@@ -56,7 +56,7 @@ def html_lang() -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
-    app.add_template_filter(money, "money")
+    app.add_template_filter(format_money, "money")
     app.add_template_filter(date, "date")
     app.add_template_filter(datetime, "datetime")
     app.add_template_filter(to_cents, "cents")

@@ -536,8 +536,8 @@ def test_a_late_charge_whose_void_fails_is_never_shown_as_paid(make_portal, sand
     assert "making sure the charge is cancelled" in text
     assert visitor.follow(page.url + "/receipt").status_code == 404  # no receipt for it
     with app.app_context():  # staff retry, once the cause is fixed: voided, never posted
-        from cpp.payments import service
-        assert service.retry_for_staff(app.extensions["ledger"].get(old.reference)).state \
+        from cpp.payments import staff
+        assert staff.retry_for_staff(app.extensions["ledger"].get(old.reference)).state \
             == states.VOIDED
     assert sandbox.pims.all_payments() == []
 
@@ -545,7 +545,7 @@ def test_a_late_charge_whose_void_fails_is_never_shown_as_paid(make_portal, sand
 def test_the_late_charge_watch_ends_with_a_last_check(make_portal, sandbox):
     import datetime as dt
 
-    from cpp.payments import service
+    from cpp.payments import settlement
     app, server = make_portal(LATE_CHARGE_HOURS=1)
     visitor = Visitor(server.url)
     visitor.login("M-1000")
@@ -555,13 +555,13 @@ def test_the_late_charge_watch_ends_with_a_last_check(make_portal, sandbox):
     old = next(p for p in ledger.find() if len(p.invoices) == 2)
     with app.app_context():
         for _ in range(6):  # backoff would pass the end of the watch: the last check is at it
-            service.settle_late(ledger.get(old.reference))
+            settlement.settle_late(ledger.get(old.reference))
             checked = ledger.get(old.reference)
             assert checked.next_attempt_at <= old.created_at + dt.timedelta(hours=1)
         app.config["LATE_CHARGE_HOURS"] = 0  # the watch is over: one last check, then no more
-        service.settle_late(ledger.get(old.reference))
+        settlement.settle_late(ledger.get(old.reference))
         last = ledger.get(old.reference)
-        assert last.next_attempt_at > old.created_at + service.LATE_WATCH_SLACK
+        assert last.next_attempt_at > old.created_at + settlement.LATE_WATCH_SLACK
         assert reconcile()["late charges checked"] == 0
         assert "end of the watch" in ledger.events(old.id)[-1]["reason"]
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import zeep.exceptions
-from flask import Flask, current_app
 
+from ..lazy_service import built_on_first_use
 from ..money import to_money
 from ..soap_client import build_service, call, repeated
 from .models import (
@@ -129,13 +129,4 @@ def transport_request(*, amount: Decimal, order_number: str, transaction_id: str
     }
 
 
-def init_app(app: Flask) -> None:
-    app.extensions["cayan"] = None  # built on first use, once per process
-
-
-def get_cayan() -> CayanClient:
-    client = current_app.extensions.get("cayan")
-    if client is None:
-        client = CayanClient(current_app.config)
-        current_app.extensions["cayan"] = client
-    return client
+init_app, get_cayan = built_on_first_use("cayan", CayanClient)

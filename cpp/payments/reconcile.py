@@ -12,9 +12,9 @@ from collections import Counter
 
 from flask import Flask, current_app
 
-from ..receipts import send_receipt
-from . import service, states
+from . import settlement, states
 from .ledger import get_ledger, utcnow
+from .receipts import send_receipt
 
 log = logging.getLogger(__name__)
 
@@ -47,35 +47,36 @@ def reconcile(force: bool = False) -> Counter:
 
     for payment in ledger.find(states=(states.NEW,), limit=10_000):
         if force or now - payment.updated_at > new_payment_grace():
-            attempt(payment, lambda p=payment: service.settle_unsent(p))
+            attempt(payment, lambda p=payment: settlement.settle_unsent(p))
             outcome["new checked"] += 1
     for payment in ledger.find(states=(states.STAGED,), limit=10_000):
         if force or (now - payment.updated_at).total_seconds() > STAGED_QUIET_SECONDS:
             timed_out = now - payment.updated_at > dt.timedelta(
                 minutes=current_app.config["PAYMENT_TIMEOUT"])
             attempt(payment, lambda p=payment, t=timed_out:
-                    service.settle_staged(p, browser_status=None, expire=t))
+                    settlement.settle_staged(p, browser_status=None, expire=t))
             outcome["staged checked"] += 1
     # A card page left open can still charge after its payment expired or was replaced.
     watch_since = (now - dt.timedelta(hours=current_app.config["LATE_CHARGE_HOURS"])
-                   - service.LATE_WATCH_SLACK)
+                   - settlement.LATE_WATCH_SLACK)
     for payment in ledger.find(states=states.CARD_PAGE_MAY_BE_OPEN, created_since=watch_since,
                                limit=10_000):
         if payment.transport_key and (force or payment.due(now)):
-            attempt(payment, lambda p=payment: service.settle_late(p))
+            attempt(payment, lambda p=payment: settlement.settle_late(p))
             outcome["late charges checked"] += 1
     # Read after the staged pass, so payments it just found approved are posted now.
     for payment in ledger.find(states=(states.APPROVED, states.MISMATCH), limit=10_000):
         if force or payment.due(now):
-            attempt(payment, lambda p=payment: service.complete(p, retry_now=force))
+            attempt(payment, lambda p=payment: settlement.complete(p, retry_now=force))
             outcome[f"{payment.state} retried"] += 1
     # Only receipts still to send: never the whole history of posted payments.
     for payment in ledger.find(states=(states.POSTED,),
-                               receipt_statuses=("none", "unsent", "sending"), limit=10_000):
+                               receipt_statuses=states.RECEIPT_TO_SEND, limit=10_000):
         due = payment.receipt_next_at is None or payment.receipt_next_at <= now
-        stuck = payment.receipt_status == "sending" and (
+        stuck = payment.receipt_status == states.RECEIPT_SENDING and (
             force or now - payment.updated_at > STUCK_SENDING)
-        if payment.receipt_status in ("none", "unsent") and (force or due) or stuck:
+        waiting = payment.receipt_status in (states.RECEIPT_NONE, states.RECEIPT_UNSENT)
+        if waiting and (force or due) or stuck:
             sent = attempt(payment, lambda p=payment: send_receipt(p, retry=True))
             outcome["receipts sent" if sent else "receipts failed"] += 1
     for state, count in ledger.count_by_state().items():

@@ -22,8 +22,9 @@ from flask_login import current_user, login_required
 
 from ..cayan.models import CayanUnavailable
 from ..errors import render_error
-from . import service, states
+from . import checkout, settlement, states
 from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
+from .posting import to_be_voided
 
 bp = Blueprint("payments", __name__)
 log = logging.getLogger(__name__)
@@ -35,17 +36,22 @@ REFERENCE = re.compile(f"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}$")
 @login_required
 def pay():
     try:
-        card_page = service.start_payment(current_user, request.form.getlist("invoice"))
-    except service.Refused as refusal:
+        card_page = checkout.start_payment(current_user, request.form.getlist("invoice"))
+    except checkout.PayBillRefused as refusal:
         flash(refusal.message, "error")
         if refusal.resume_url:
             session["resume_url"] = refusal.resume_url
         return redirect(url_for("invoices.index"), 303)
-    except CayanUnavailable:
-        return render_error(503, "Card payments are temporarily unavailable",
-                            "We can't reach the card processor right now. Nothing has been "
-                            "charged. Please try again in a few minutes.")
     return redirect(card_page, 303)
+
+
+@bp.errorhandler(CayanUnavailable)
+def cayan_unavailable(exc: CayanUnavailable):
+    # Raised while staging: the payment is recorded as stage_failed, nothing was charged.
+    log.warning("Cayan unavailable during %s %s: %s", request.method, request.path, exc)
+    return render_error(503, "Card payments are temporarily unavailable",
+                        "We can't reach the card processor right now. Nothing has been "
+                        "charged. Please try again in a few minutes.")
 
 
 @bp.get("/pay/return")
@@ -55,13 +61,13 @@ def returned():
     if not REFERENCE.match(reference):
         return not_recognised()
     try:
-        payment = service.find_returned_payment(reference, request.args)
+        payment = settlement.find_returned_payment(reference, request.args)
         if current_user.is_authenticated and payment.customer_code != current_user.code:
             log.warning("payment return %s refused: opened by customer %s", reference,
                         current_user.code)
             return not_recognised()
-        service.complete(payment, browser_status=request.args.get("Status", "")[:200])
-    except service.ReturnNotRecognised as exc:
+        settlement.complete(payment, browser_status=request.args.get("Status", "")[:200])
+    except settlement.ReturnNotRecognised as exc:
         log.warning("payment return refused: %s", exc)
         return not_recognised()
     except sqlite3.Error as exc:
@@ -93,15 +99,15 @@ def pay_is_a_button():
 def result(reference: str):
     payment = own_payment(reference)
     return render_template("payments/result.html", payment=payment, states=states,
-                           to_be_voided=service.to_be_voided(payment),
-                           late_reasons=service.LATE_CHARGE_REASONS.values())
+                           to_be_voided=to_be_voided(payment),
+                           late_reasons=states.LATE_CHARGE_REASONS.values())
 
 
 @bp.get("/payments/<reference>/receipt")
 def receipt(reference: str):
     payment = own_payment(reference)
     if payment.state not in (states.POSTED, states.APPROVED, states.NEEDS_ATTENTION) \
-            or payment.cayan_token is None or service.to_be_voided(payment):
+            or payment.cayan_token is None or to_be_voided(payment):
         abort(404)
     return render_template("payments/receipt.html", payment=payment, states=states)
 

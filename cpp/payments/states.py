@@ -1,16 +1,18 @@
-"""The payment state machine: the only code that changes a payment's state.
+"""A payment's whole life in one place: its states, the changes allowed between them, and the
+decisions that pick the next state from what Cayan and PIMS report. Its receipt's states too.
 
-Every change is a compare-and-set inside one SQLite write transaction, recorded in
-payment_events with who did it and why. See docs/payment-states.md for the diagram.
+Pure: no database, no network. cpp.payments.record applies a decision as a compare-and-set;
+the settlement, posting and checkout modules gather the facts and call it.
+docs/payment-states.md draws the same machine.
 """
 from __future__ import annotations
 
-import datetime as dt
-import logging
+from dataclasses import dataclass
+from decimal import Decimal
 
-from flask import has_request_context, request
+from ..cayan.models import SALE, VOID, CayanTransaction
 
-from .ledger import Ledger, Payment, utcnow
+# -- The payment ------------------------------------------------------------------------------
 
 NEW = "new"                    # written, not yet sent to Cayan
 STAGED = "staged"              # Cayan gave a TransportKey; the customer is on the card page
@@ -21,9 +23,9 @@ EXPIRED = "expired"            # never came back, and Cayan confirms nothing was
 REPLACED = "replaced"          # the customer started a new Pay Bill; Cayan confirmed no charge
 APPROVED = "approved"          # Cayan confirmed the charge server to server; not yet in PIMS
 POSTED = "posted"              # applied in PIMS: done
-MISMATCH = "mismatch"          # approved for a different amount than staged: being voided
-VOIDED = "voided"              # the wrong-amount charge was voided
-NEEDS_ATTENTION = "needs_attention"  # retries exhausted: shop staff must look
+MISMATCH = "mismatch"          # charged but not to be kept (wrong amount, or late): voiding
+VOIDED = "voided"              # that charge was voided
+NEEDS_ATTENTION = "needs_attention"  # retries exhausted, or PIMS refused: shop staff must look
 
 ALLOWED: dict[str, frozenset[str]] = {
     NEW: frozenset({STAGED, STAGE_FAILED, EXPIRED}),
@@ -42,8 +44,28 @@ ALLOWED: dict[str, frozenset[str]] = {
 HOLDS_INVOICES = (NEW, STAGED, APPROVED, MISMATCH, NEEDS_ATTENTION)
 NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED, REPLACED)
 # Left STAGED without a charge, but the card page may still be open somewhere (see ALLOWED):
-# watched for a late charge for LATE_CHARGE_HOURS (cpp.payments.service.settle_late).
+# watched for a late charge for LATE_CHARGE_HOURS (cpp.payments.settlement.settle_late).
 CARD_PAGE_MAY_BE_OPEN = (DECLINED, CANCELLED, EXPIRED, REPLACED)
+# A charge that is kept: the customer paid, and gets a receipt.
+CHARGE_KEPT = (APPROVED, POSTED, NEEDS_ATTENTION)
+
+# -- Its receipt ------------------------------------------------------------------------------
+
+RECEIPT_NONE = "none"          # not sent yet (the payment is not posted yet, or just was)
+RECEIPT_SENDING = "sending"    # claimed by one request or job, which is sending it now
+RECEIPT_SENT = "sent"
+RECEIPT_UNSENT = "unsent"      # the mail server failed: reconcile retries with backoff
+RECEIPT_FAILED = "failed"      # MAX_ATTEMPTS tries failed: staff must look
+RECEIPT_NO_EMAIL = "no_email"  # no usable address on file: nothing to send
+
+RECEIPT_ALLOWED: dict[str, frozenset[str]] = {
+    RECEIPT_NONE: frozenset({RECEIPT_SENDING}),
+    RECEIPT_UNSENT: frozenset({RECEIPT_SENDING}),
+    # A sender that died mid-send leaves "sending": reconcile claims it again after a while.
+    RECEIPT_SENDING: frozenset({RECEIPT_SENDING, RECEIPT_SENT, RECEIPT_UNSENT, RECEIPT_FAILED,
+                                RECEIPT_NO_EMAIL}),
+}
+RECEIPT_TO_SEND = (RECEIPT_NONE, RECEIPT_UNSENT, RECEIPT_SENDING)
 
 # Columns a transition (or a note) may set besides the state.
 UPDATABLE = frozenset({
@@ -53,115 +75,106 @@ UPDATABLE = frozenset({
     "receipt_attempts", "receipt_next_at",
 })
 
-log = logging.getLogger("cpp.audit")
+# -- The decisions ----------------------------------------------------------------------------
 
 
-class IllegalTransition(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class Decision:
+    """Where a payment goes next, why (for its history), and the customer's words if any."""
+    to: str
+    why: str
+    failure_reason: str | None = None
+    sale: CayanTransaction | None = None  # the approved sale whose details are recorded
 
 
-def actor() -> str:
-    if has_request_context():
-        return f"web {request.method} {request.path} from {request.remote_addr}"
-    return "job"
+def staged_payment_reported(staged: Decimal, rows: list[CayanTransaction],
+                            browser_status: str | None, timed_out: bool) -> Decision | None:
+    """A staged payment, as Cayan Reporting reports it. None: nothing to decide yet (the
+    customer may still be on the card page)."""
+    sales = [row for row in rows if row.transaction_type == SALE]
+    approved = [row for row in sales if row.approved]
+    if approved:
+        sale = approved[0]
+        if sale.amount == staged:
+            return Decision(APPROVED, f"Cayan Reporting: APPROVED {sale.amount}", sale=sale)
+        return Decision(MISMATCH, f"Cayan approved {sale.amount} but {staged} was staged: voiding",
+                        failure_reason="approved for a different amount", sale=sale)
+    if sales:
+        return Decision(DECLINED, f"Cayan Reporting: {sales[-1].approval_status}",
+                        failure_reason=decline_reason(sales[-1]))
+    if (browser_status or "").lower().startswith("user_cancelled"):
+        return Decision(CANCELLED, "customer cancelled on the card page; Reporting shows no charge")
+    if timed_out:
+        return Decision(EXPIRED, "customer never came back; Reporting shows no charge")
+    return None
 
 
-def transition(ledger: Ledger, payment_id: int, expected: str | tuple[str, ...], to: str,
-               reason: str, who: str | None = None, **fields) -> bool:
-    """Move from one of `expected` to `to`. Returns False if another request got there first."""
-    expected = (expected,) if isinstance(expected, str) else expected
-    for state in expected:
-        if to not in ALLOWED.get(state, ()):
-            raise IllegalTransition(f"{state} -> {to} is not allowed")
-    with ledger.transaction() as db:
-        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
-        if row is None or row["state"] not in expected:
-            return False
-        _update(db, payment_id, {"state": to, **fields})
-        _event(db, payment_id, row["state"], to, reason, who or actor())
-    log.info("payment %s: %s -> %s (%s)", payment_id, row["state"], to, reason)
-    return True
+def unsent_payment_reported(rows: list[CayanTransaction]) -> Decision:
+    """A payment whose Pay Bill died before staging finished (nobody saw its card page)."""
+    if rows:
+        return Decision(STAGED, "Cayan has a transaction for it: settling as staged")
+    return Decision(EXPIRED, "Pay Bill never finished staging; Reporting shows no charge",
+                    failure_reason="The payment was not started.")
 
 
-def note(ledger: Ledger, payment_id: int, reason: str, who: str | None = None,
-         only_in: tuple[str, ...] | None = None, **fields) -> bool:
-    """Record something that is not a state change (a receipt sent, a retry scheduled)."""
-    with ledger.transaction() as db:
-        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
-        if row is None or (only_in is not None and row["state"] not in only_in):
-            return False
-        if fields:
-            _update(db, payment_id, fields)
-        _event(db, payment_id, row["state"], row["state"], reason, who or actor())
-    return True
+# Why a late charge is being voided, in the customer's words, by the state it came from.
+LATE_CHARGE_REASONS = {
+    REPLACED: "This card page had been replaced by a newer payment before you paid on it",
+    EXPIRED: "This card page had timed out before you paid on it",
+    DECLINED: "This payment had already ended before you paid on its card page again",
+    CANCELLED: "This payment had already been cancelled before you paid on its card page",
+}
 
 
-def create(ledger: Ledger, reason: str, **payment) -> tuple[str | None, list[Payment]]:
-    """Write a new payment in state NEW, unless another payment holds one of its invoices.
-
-    The check and the insert share one write transaction, so two tabs (or a double click)
-    cannot both get through. Returns (reference, []) or (None, the payments in the way).
-    """
-    numbers = [invoice.number for invoice in payment["invoices"]]
-    with ledger.transaction() as db:
-        holders = ledger.find(states=HOLDS_INVOICES, invoice_numbers=numbers, db=db)
-        if holders:
-            return None, holders
-        payment_id, reference, _ = ledger.create(db, state=NEW, **payment)
-        _event(db, payment_id, None, NEW, reason, actor())
-    log.info("payment %s (%s) created: %s", payment_id, reference, reason)
-    return reference, []
+def ended_payment_reported(ended_as: str, rows: list[CayanTransaction]) -> Decision | None:
+    """A payment that ended without a charge, looked up again: was it charged after all? A late
+    charge is never posted (its invoices may be in a newer payment by now): it is voided."""
+    approved = [row for row in rows if row.transaction_type == SALE and row.approved]
+    if not approved:
+        return None
+    sale = approved[0]
+    return Decision(MISMATCH, f"Cayan approved {sale.amount} after the payment was {ended_as}: "
+                              "voiding", failure_reason=LATE_CHARGE_REASONS[ended_as], sale=sale)
 
 
-def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> bool:
-    """The right to act on a payment in `state` for a while (post it, void it).
-
-    Two requests that both find a payment approved must not both post it: the one that gets
-    the lease does, the other waits for the outcome. A crashed holder's lease simply runs out.
-    """
-    now = utcnow()
-    with ledger.transaction() as db:
-        return db.execute(
-            "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
-            " AND (lease_until IS NULL OR lease_until < ?)",
-            ((now + dt.timedelta(seconds=seconds)).isoformat(), payment_id, state,
-             now.isoformat()),
-        ).rowcount == 1
+def void_confirmed(rows: list[CayanTransaction]) -> bool:
+    return any(row.transaction_type == VOID and row.approved for row in rows)
 
 
-def release_lease(ledger: Ledger, payment_id: int) -> None:
-    with ledger.transaction() as db:
-        db.execute("UPDATE payments SET lease_until = NULL WHERE id = ?", (payment_id,))
+def after_failed_try(attempt: int, max_attempts: int, why: str) -> Decision | None:
+    """PIMS or Cayan could not be reached: try again later, or give up and ask staff."""
+    if attempt >= max_attempts:
+        return Decision(NEEDS_ATTENTION, f"gave up after {attempt} attempts: {why}", why)
+    return None
 
 
-def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...]) -> bool:
-    """Take the right to send a payment's receipt, so two requests never both send it."""
-    with ledger.transaction() as db:
-        marks = ",".join("?" * len(expected))
-        claimed = db.execute(
-            f"UPDATE payments SET receipt_status = 'sending', updated_at = ?"  # noqa: S608
-            f" WHERE id = ? AND receipt_status IN ({marks}) AND state = ?",
-            (utcnow().isoformat(), payment_id, *expected, POSTED),
-        ).rowcount == 1
-        if claimed:
-            _event(db, payment_id, POSTED, POSTED, "sending the receipt", actor())
-    return claimed
+def pims_refused(code: str, message: str) -> Decision:
+    """PIMS understood and refused (an invoice paid at the counter meanwhile, say): retrying
+    will not help, a person must look."""
+    return Decision(NEEDS_ATTENTION, f"PIMS refused ApplyPayment: {code}: {message}", message)
 
 
-def _update(db, payment_id: int, fields: dict) -> None:
-    unknown = set(fields) - UPDATABLE - {"state"}
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    fields = {**fields, "updated_at": utcnow().isoformat()}
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    db.execute(f"UPDATE payments SET {assignments} WHERE id = ?",  # noqa: S608 - names whitelisted
-               (*fields.values(), payment_id))
+def void_refused(message: str) -> Decision:
+    return Decision(NEEDS_ATTENTION, f"Cayan refused the void: {message}",
+                    f"void refused: {message}")
 
 
-def _event(db, payment_id: int, from_state: str | None, to_state: str, reason: str,
-           who: str) -> None:
-    db.execute(
-        "INSERT INTO payment_events (payment_id, at, from_state, to_state, reason, actor)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (payment_id, utcnow().isoformat(), from_state, to_state, reason[:500], who[:200]),
-    )
+def to_be_voided(state: str, ever_mismatched: bool) -> bool:
+    """Whether a charge must be voided rather than posted: it was ever in MISMATCH (a wrong
+    amount, or a late charge), whatever has happened to it since."""
+    return state in (MISMATCH, VOIDED) or (state == NEEDS_ATTENTION and ever_mismatched)
+
+
+def decline_reason(sale: CayanTransaction) -> str:
+    """Cayan's status in plain words for the customer."""
+    status = sale.approval_status.upper()
+    if status.startswith("REFERRAL"):
+        return ("Your card issuer asked for the payment to be referred to them. Please call "
+                "your bank, or try another card.")
+    if "DUPLICATE" in status:
+        return "The card processor saw this as a duplicate of an earlier payment."
+    detail = sale.error_message or (sale.approval_status.split(";")[-1]
+                                    if ";" in sale.approval_status else "")
+    detail = detail.strip().rstrip(".")
+    return f"Your card was declined: {detail[0].lower()}{detail[1:]}." if detail \
+        else "Your card was declined."

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import zeep.exceptions
-from flask import Flask, current_app
 from zeep.wsse.username import UsernameToken
 
+from ..lazy_service import built_on_first_use
 from ..money import to_money
 from ..soap_client import build_service, call, repeated
 from .models import (
@@ -129,15 +129,5 @@ def fault_to_error(fault: zeep.exceptions.Fault) -> PimsError | None:
     return FAULTS.get(code, PimsError)(code, str(fault.message or "PIMS refused the request"))
 
 
-def init_app(app: Flask) -> None:
-    app.extensions["pims"] = None  # built on first use, once per process
-
-
-def get_pims() -> PimsClient:
-    client = current_app.extensions.get("pims")
-    if client is None:
-        config = current_app.config
-        client = PimsClient(config["PIMS_URL"], config["PIMS_USERNAME"], config["PIMS_PASSWORD"],
-                            config["PIMS_TIMEOUT"])
-        current_app.extensions["pims"] = client
-    return client
+init_app, get_pims = built_on_first_use("pims", lambda config: PimsClient(
+    config["PIMS_URL"], config["PIMS_USERNAME"], config["PIMS_PASSWORD"], config["PIMS_TIMEOUT"]))

@@ -17,9 +17,10 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from ..cayan.client import WSDL_DIR
+from ..cayan.models import SALE
 from ..money import from_cents
 from . import cards
-from .cayan_store import SALE, CayanStore
+from .cayan_store import CayanStore
 from .soap import SoapFault, dispatch, schema_from_wsdl
 
 TRANSPORT_NS = "http://transport.merchantware.net/v4/"

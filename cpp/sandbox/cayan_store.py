@@ -10,6 +10,7 @@ import uuid
 from decimal import Decimal
 
 from .. import sqlite
+from ..cayan.models import SALE, VOID  # MerchantWare's TransactionType numbers
 from ..money import from_cents, to_cents
 
 SCHEMA = """
@@ -26,7 +27,6 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_by_id ON transactions(merchant_transaction_id);
 """
-SALE, VOID = 1, 3
 
 
 class CayanStore(sqlite.Store):

@@ -10,7 +10,7 @@ from lxml.builder import ElementMaker
 
 from ..money import from_cents
 from ..pims.client import WSDL
-from .pims_store import PimsStore, Refused, payment_id
+from .pims_store import PimsFault, PimsStore, payment_id
 from .soap import SoapFault, dispatch, schema_from_wsdl
 
 NS = "urn:cpp:pims:webservices:v1"
@@ -46,15 +46,15 @@ def authenticated(handler):
         if not (username and password
                 and hmac.compare_digest(username, config["SANDBOX_PIMS_USERNAME"])
                 and hmac.compare_digest(password, config["SANDBOX_PIMS_PASSWORD"])):
-            raise refused(Refused("NotAuthorized", "The web services username or password is wrong."))
+            raise refused(PimsFault("NotAuthorized", "The web services username or password is wrong."))
         try:
             return handler(operation)
-        except Refused as exc:
+        except PimsFault as exc:
             raise refused(exc) from None
     return wrapper
 
 
-def refused(exc: Refused) -> SoapFault:
+def refused(exc: PimsFault) -> SoapFault:
     return SoapFault(exc.message, detail=[E.FaultCode(exc.code)])
 
 
@@ -63,7 +63,7 @@ def text(element, name: str) -> str | None:
     return value.strip() if value is not None else None
 
 
-def money(value: Decimal) -> str:
+def soap_decimal(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
@@ -88,8 +88,8 @@ def get_open_invoices(operation):
             invoice.append(E.ReferenceNumber(row["reference_number"]))
         if row["description"]:
             invoice.append(E.Description(row["description"]))
-        invoice.append(E.Total(money(from_cents(row["total_cents"]))))
-        invoice.append(E.BalanceDue(money(from_cents(row["balance_cents"]))))
+        invoice.append(E.Total(soap_decimal(from_cents(row["total_cents"]))))
+        invoice.append(E.BalanceDue(soap_decimal(from_cents(row["balance_cents"]))))
         invoices.append(invoice)
     return E.GetOpenInvoicesResponse(invoices)
 
@@ -100,7 +100,7 @@ def apply_payment(operation):
         try:
             amount = Decimal(text(allocation, "Amount"))
         except (InvalidOperation, TypeError):
-            raise Refused("InvalidAmount", "An allocation amount is not a number.") from None
+            raise PimsFault("InvalidAmount", "An allocation amount is not a number.") from None
         allocations.append((text(allocation, "InvoiceNumber"), amount))
     paid_at = dt.datetime.fromisoformat(text(operation, "PaidAt").replace("Z", "+00:00"))
     payment_id, already = store().apply_payment(
@@ -119,10 +119,10 @@ def get_payment(operation):
         E.PaymentId(payment_id(payment["id"])),
         E.PaymentReference(payment["reference"]),
         E.CustomerCode(payment["customer_code"]),
-        E.Amount(money(from_cents(payment["amount_cents"]))),
+        E.Amount(soap_decimal(from_cents(payment["amount_cents"]))),
         E.Allocations(*[
             E.Allocation(E.InvoiceNumber(a["invoice_number"]),
-                         E.Amount(money(from_cents(a["amount_cents"]))))
+                         E.Amount(soap_decimal(from_cents(a["amount_cents"]))))
             for a in allocations
         ]),
     )

@@ -41,7 +41,7 @@ HASH_METHOD = "pbkdf2:sha256:20000"
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method=HASH_METHOD)
 
 
-class Refused(Exception):
+class PimsFault(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
@@ -78,11 +78,11 @@ class PimsStore(sqlite.Store):
             row = db.execute("SELECT * FROM customers WHERE code = ?", (code,)).fetchone()
         if row is None:
             check_password_hash(_DUMMY_HASH, password)
-            raise Refused("InvalidCredentials", "The customer code or password is incorrect.")
+            raise PimsFault("InvalidCredentials", "The customer code or password is incorrect.")
         if not check_password_hash(row["password_hash"], password):
-            raise Refused("InvalidCredentials", "The customer code or password is incorrect.")
+            raise PimsFault("InvalidCredentials", "The customer code or password is incorrect.")
         if row["disabled"]:
-            raise Refused("AccountDisabled", "This customer account is disabled.")
+            raise PimsFault("AccountDisabled", "This customer account is disabled.")
         return row
 
     def open_invoices(self, customer_code: str) -> list[sqlite3.Row]:
@@ -102,25 +102,25 @@ class PimsStore(sqlite.Store):
             ).fetchone()
             if existing is not None:
                 if existing["customer_code"] != customer_code:
-                    raise Refused("DuplicateReference",
+                    raise PimsFault("DuplicateReference",
                                   "This payment reference belongs to another customer.")
                 return payment_id(existing["id"]), True
             seen = set()
             for number, amount in allocations:
                 if number in seen:
-                    raise Refused("DuplicateAllocation", f"Invoice {number} is allocated twice.")
+                    raise PimsFault("DuplicateAllocation", f"Invoice {number} is allocated twice.")
                 seen.add(number)
                 invoice = db.execute(
                     "SELECT customer_code, balance_cents FROM invoices WHERE number = ?",
                     (number,),
                 ).fetchone()
                 if invoice is None or invoice["customer_code"] != customer_code:
-                    raise Refused("InvoiceNotFound",
+                    raise PimsFault("InvoiceNotFound",
                                   f"Invoice {number} does not exist for this customer.")
                 if amount <= 0:
-                    raise Refused("InvalidAmount", f"The amount for invoice {number} must be positive.")
+                    raise PimsFault("InvalidAmount", f"The amount for invoice {number} must be positive.")
                 if to_cents(amount) > invoice["balance_cents"]:
-                    raise Refused("AllocationExceedsBalance",
+                    raise PimsFault("AllocationExceedsBalance",
                                   f"The amount for invoice {number} is more than its balance due.")
             total = sum(to_cents(amount) for _, amount in allocations)
             cursor = db.execute(

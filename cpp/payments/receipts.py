@@ -1,4 +1,5 @@
-"""Email receipts: templates for subject, text and HTML; per-location sender settings.
+"""Email receipts: built from templates (subject, text, HTML) with per-location senders, sent
+once per posted payment, and the outcome recorded as the receipt's state (cpp.payments.states).
 
 A mail server that is down never breaks the payment: the receipt is recorded as unsent and
 `flask cpp reconcile` sends it later.
@@ -9,11 +10,11 @@ import logging
 
 from flask import current_app, render_template
 
-from . import mailer, shop
-from .formatting import absolute_url, portal_url
-from .payments import states
-from .payments.ledger import Payment, get_ledger
-from .payments.retry import next_attempt
+from .. import mailer, shop
+from ..formatting import absolute_url, portal_url
+from . import record, states
+from .ledger import Payment, get_ledger
+from .retry import next_attempt
 
 audit = logging.getLogger("cpp.audit")
 
@@ -71,12 +72,12 @@ def send_receipt(payment: Payment, retry: bool = False) -> bool:
     mid-send ('sending' for long).
     """
     ledger = get_ledger()
-    expected = ("none", "unsent", "sending") if retry else ("none",)
-    if not states.claim_receipt(ledger, payment.id, expected):
+    expected = states.RECEIPT_TO_SEND if retry else (states.RECEIPT_NONE,)
+    if not record.claim_receipt(ledger, payment.id, expected):
         return False
     if not payment.customer_email:
-        states.note(ledger, payment.id, "no email address on file: no receipt sent",
-                    receipt_status="no_email")
+        record.receipt_outcome(ledger, payment.id, states.RECEIPT_NO_EMAIL,
+                               "no email address on file: no receipt sent")
         return False
     try:
         mailer.send(build_receipt(payment))
@@ -86,16 +87,16 @@ def send_receipt(payment: Payment, retry: bool = False) -> bool:
         attempt = payment.receipt_attempts + 1
         gave_up = attempt >= current_app.config["MAX_ATTEMPTS"]
         audit.warning("receipt for payment %s not sent: %s", payment.reference, exc)
-        states.note(ledger, payment.id,
-                    f"receipt not sent (attempt {attempt}): {type(exc).__name__}",
-                    receipt_status="failed" if gave_up else "unsent", receipt_attempts=attempt,
-                    receipt_next_at=next_attempt(attempt))
+        record.receipt_outcome(
+            ledger, payment.id, states.RECEIPT_FAILED if gave_up else states.RECEIPT_UNSENT,
+            f"receipt not sent (attempt {attempt}): {type(exc).__name__}",
+            receipt_attempts=attempt, receipt_next_at=next_attempt(attempt))
         if gave_up:
             logging.getLogger("cpp").error(
                 "RECEIPT NEEDS ATTENTION: payment %s to %s could not be emailed after %d tries",
                 payment.reference, payment.customer_email, attempt)
         return False
-    states.note(ledger, payment.id, f"receipt sent to {payment.customer_email}",
-                receipt_status="sent")
+    record.receipt_outcome(ledger, payment.id, states.RECEIPT_SENT,
+                           f"receipt sent to {payment.customer_email}")
     audit.info("receipt for payment %s sent", payment.reference)
     return True

@@ -1,0 +1,203 @@
+"""Pay Bill: check the ticks against PIMS, write the payment down, stage it with Cayan.
+
+Amounts come from PIMS, never from the form. Writing the payment and checking that no other
+payment holds its invoices are one write transaction (cpp.payments.record.create), so two tabs
+or a double click cannot both stage a charge.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from urllib.parse import quote
+
+from flask import current_app, url_for
+
+from .. import email_address
+from ..cayan.client import get_cayan
+from ..cayan.models import CayanError, CayanUnavailable
+from ..formatting import absolute_url, format_money
+from ..money import to_cents
+from ..pims.client import get_pims
+from ..selection import MAX_INVOICES_PER_PAYMENT, read_tick
+from . import record, states
+from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
+from .retry import next_attempt
+from .settlement import complete, settle_staged, settle_unsent
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("cpp.audit")
+
+
+class PayBillRefused(Exception):
+    """Pay Bill cannot go ahead; the message is for the customer. Nothing was charged."""
+
+    def __init__(self, message: str, resume_url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.resume_url = resume_url
+
+
+def parse_selection(values: list[str]) -> dict[str, int]:
+    """Ticked boxes -> {invoice number: balance in cents the customer saw}."""
+    picked: dict[str, int] = {}
+    for value in values:
+        tick = read_tick(value)
+        if tick is None:
+            raise PayBillRefused("We couldn't read your selection. Please reload the page and "
+                                 "try again.")
+        number, cents = tick
+        picked[number] = cents
+    if not picked:
+        raise PayBillRefused("Tick at least one invoice to pay.")
+    if len(picked) > MAX_INVOICES_PER_PAYMENT:
+        raise PayBillRefused(f"Please pay at most {MAX_INVOICES_PER_PAYMENT} invoices at a time.")
+    return picked
+
+
+def start_payment(customer, selection: list[str]) -> str:
+    """Check the ticked invoices against PIMS, record the payment, stage it with Cayan.
+
+    Returns the URL of Cayan's card page.
+    """
+    picked = parse_selection(selection)
+    open_invoices = {inv.number: inv for inv in get_pims().get_open_invoices(customer.code)}
+    problems = []
+    for number, seen_cents in picked.items():
+        invoice = open_invoices.get(number)
+        if invoice is None:
+            problems.append(f"Invoice {number} is no longer open on your account.")
+        elif to_cents(invoice.balance_due) != seen_cents:
+            problems.append(f"The balance of invoice {number} has changed to "
+                            f"{format_money(invoice.balance_due)}.")
+    if problems:
+        raise PayBillRefused(" ".join(problems) + " Please review your invoices and try again.")
+    invoices = [PaymentInvoice(i.number, i.balance_due, i.location, i.description, i.date)
+                for i in (open_invoices[number] for number in picked)]
+    ledger = get_ledger()
+    email, email_problem = email_address.normalise(customer.customer.email)
+    for _ in range(2):
+        reference, holders = record.create(
+            ledger, f"Pay Bill for {', '.join(picked)}",
+            customer_code=customer.code, customer_name=customer.name,
+            customer_email=email, invoices=invoices,
+        )
+        if reference:
+            payment = ledger.get(reference)
+            if email_problem and customer.customer.email:
+                record.note(ledger, payment.id, f"no receipt possible: {email_problem}")
+                # Shop staff can fix it in PIMS, for this customer's later payments.
+                log.warning("EMAIL ADDRESS NEEDS FIXING IN PIMS: customer %s, payment %s: %s",
+                            customer.code, payment.reference, email_problem)
+            return stage(payment)
+        freed = [expire_if_stale(holder) or replace_if_abandoned(holder, customer, set(picked))
+                 for holder in holders]
+        if not any(freed):
+            return resume_or_refuse(holders, set(picked))
+    return resume_or_refuse(holders, set(picked))
+
+
+def stage(payment: Payment) -> str:
+    config = current_app.config
+    ledger = get_ledger()
+    redirect_location = (config["PUBLIC_URL"].rstrip("/")
+                         + url_for("payments.returned", ref=payment.reference))
+    try:
+        staged = get_cayan().create_transaction(
+            amount=payment.amount, order_number=payment.reference,
+            transaction_id=payment.transaction_id, redirect_location=redirect_location,
+            customer_code=payment.customer_code, dba=config["SHOP_NAME"],
+            logo_location=absolute_url(config.get("SHOP_LOGO")),
+        )
+    except CayanError as exc:
+        record.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
+                          "Cayan refused to stage: " + "; ".join(exc.messages),
+                          failure_reason="; ".join(exc.messages))
+        raise PayBillRefused("The card processor couldn't start this payment ("
+                             + "; ".join(exc.messages) + "). Nothing was charged. "
+                             "Please try again, or call the shop.") from None
+    except CayanUnavailable:
+        record.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
+                          "Cayan unreachable while staging", failure_reason="Cayan unreachable")
+        raise
+    record.transition(ledger, payment.id, states.NEW, states.STAGED, "staged with Cayan",
+                      transport_key=staged.transport_key, validation_key=staged.validation_key)
+    audit.info("payment %s staged: %s for %s", payment.reference, payment.amount,
+               payment.customer_code)
+    return card_page_url(staged.transport_key)
+
+
+def card_page_url(transport_key: str) -> str:
+    return f"{current_app.config['CAYAN_TRANSPORTWEB_URL']}?transportKey={quote(transport_key)}"
+
+
+def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
+    """Another payment holds some of these invoices: the same one again resumes it."""
+    holders = [get_ledger().get(h.reference) for h in holders]  # as they are now
+    for _ in range(25):  # a double click: the first request may still be staging
+        if not any(h.state == states.NEW for h in holders):
+            break
+        time.sleep(0.2)
+        holders = [get_ledger().get(h.reference) for h in holders]
+    for holder in holders:
+        if holder.state == states.STAGED and set(holder.invoice_numbers) == picked:
+            # The customer may have paid it already and never come back: complete() asks Cayan.
+            holder = complete(holder)
+            if holder.state == states.STAGED:
+                audit.info("payment %s resumed", holder.reference)
+                return card_page_url(holder.transport_key)
+            if holder.state in states.NOTHING_CHARGED:
+                raise PayBillRefused("Your earlier payment for these invoices was not completed, "
+                                     "and nothing was charged. Please press Pay Bill again.")
+            these = "these invoices" if len(picked) > 1 else "this invoice"
+            raise PayBillRefused(f"You have already paid {these} (payment reference "
+                                 f"{holder.reference}); it is being applied to your account. "
+                                 "Please don't pay again.")
+    busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
+    holder = holders[0]
+    which = ("invoice " if len(busy) == 1 else "invoices ") + ", ".join(busy)
+    if holder.state == states.STAGED:
+        raise PayBillRefused(
+            f"{which[0].upper()}{which[1:]} {'is' if len(busy) == 1 else 'are'} already part of "
+            "a payment you started "
+            f"(reference {holder.reference}). You can continue that payment, or wait "
+            f"{current_app.config['PAYMENT_TIMEOUT']} minutes and start again.",
+            resume_url=card_page_url(holder.transport_key),
+        )
+    raise PayBillRefused(f"A payment for {which} is already being processed "
+                         f"(reference {holder.reference}). Please check back shortly.")
+
+
+def expire_if_stale(payment: Payment) -> bool:
+    """A payment holding invoices for too long: settle it from Cayan's records. True if freed."""
+    age = utcnow() - payment.updated_at
+    config = current_app.config
+    if payment.state == states.STAGED and age > dt.timedelta(minutes=config["PAYMENT_TIMEOUT"]):
+        settle_staged(payment, browser_status=None, expire=True)
+    elif payment.state == states.NEW and age > dt.timedelta(seconds=config["CAYAN_TIMEOUT"] * 2 + 30):
+        settle_unsent(payment)
+    else:
+        return False
+    return get_ledger().get(payment.reference).state in states.NOTHING_CHARGED
+
+
+def replace_if_abandoned(holder: Payment, customer, picked: set[str]) -> bool:
+    """The customer went back from the card page and chose differently: replace that payment.
+
+    Only once Cayan Reporting confirms nothing was charged for it, the way a new Stripe
+    Checkout session replaces an abandoned one. The same selection resumes the old card page
+    instead (resume_or_refuse). True if the holder's invoices are free now.
+    """
+    if holder.state != states.STAGED or holder.customer_code != customer.code \
+            or set(holder.invoice_numbers) == picked:
+        return False
+    if not settle_staged(holder, browser_status=None):
+        return False  # Reporting cannot say whether it was paid: it keeps its invoices
+    holder = get_ledger().get(holder.reference)
+    if holder.state == states.STAGED and record.transition(
+            get_ledger(), holder.id, states.STAGED, states.REPLACED,
+            "the customer started a new Pay Bill; Reporting shows no charge",
+            failure_reason="Replaced by a newer payment.", next_attempt_at=next_attempt(1)):
+        audit.info("payment %s replaced by a new Pay Bill", holder.reference)
+        return True
+    return get_ledger().get(holder.reference).state in states.NOTHING_CHARGED

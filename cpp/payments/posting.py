@@ -1,0 +1,158 @@
+"""A charged payment, finished: applied in PIMS exactly once, or its charge voided at Cayan.
+
+Only the request (or job) holding the payment's lease acts on it; every attempt is written down
+before it goes out, and failures back off (cpp.payments.retry) until MAX_ATTEMPTS, after which
+cpp.payments.states hands the payment to shop staff.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+from flask import current_app
+
+from ..cayan.client import get_cayan
+from ..cayan.models import CayanError, CayanUnavailable
+from ..pims.client import get_pims
+from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
+from . import record, states
+from .ledger import Payment, get_ledger, utcnow
+from .retry import next_attempt
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("cpp.audit")
+
+
+def act_under_lease(payment: Payment) -> Payment:
+    """Post (or void) it if no one else is; otherwise wait briefly for whoever is."""
+    ledger = get_ledger()
+    config = current_app.config
+    lease = max(config["PIMS_TIMEOUT"], config["CAYAN_TIMEOUT"]) * 2 + 5
+    if record.take_lease(ledger, payment.id, payment.state, lease):
+        try:
+            if payment.state == states.APPROVED:
+                post_to_pims(payment)
+            else:
+                void_charge(payment)
+        finally:
+            record.release_lease(ledger, payment.id)
+        return ledger.get(payment.reference)
+    return wait_for_lease_holder(payment)
+
+
+def wait_for_lease_holder(payment: Payment, longest: float = 10.0) -> Payment:
+    """Show the outcome of the request that holds the lease rather than a half-way state."""
+    ledger = get_ledger()
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        current = ledger.get(payment.reference)
+        if current.state != payment.state or current.lease_until is None:
+            return current
+    return ledger.get(payment.reference)
+
+
+def post_to_pims(payment: Payment) -> None:
+    """Apply an approved payment in PIMS under our reference, exactly once.
+
+    The attempt is written down before ApplyPayment goes out; any later attempt asks PIMS
+    (GetPayment) whether an earlier one landed before applying again. PIMS also ignores a
+    repeated reference, so even a lost answer cannot post twice.
+    """
+    pims = get_pims()
+    attempt = record_attempt(payment, "posting to PIMS")
+    try:
+        existing = pims.get_payment(payment.reference) if attempt > 1 else None
+        if existing is not None:
+            pims_id = existing.payment_id
+        else:
+            pims_id, _ = pims.apply_payment(PaymentToApply(
+                reference=payment.reference, customer_code=payment.customer_code,
+                allocations=tuple(Allocation(i.number, i.amount) for i in payment.invoices),
+                paid_at=payment.approved_at or utcnow(), card_type=payment.card_type,
+                card_last4=payment.card_last4, authorization_code=payment.authorization_code,
+                cayan_token=payment.cayan_token,
+            ))
+    except PimsUnavailable as exc:
+        log.warning("payment %s charged but not yet posted: %s", payment.reference, exc)
+        failed_try(payment, attempt, f"PIMS unavailable: {exc}")
+        return
+    except PimsError as exc:
+        needs_attention(payment, states.pims_refused(exc.code, exc.message))
+        return
+    if record.transition(get_ledger(), payment.id, (states.APPROVED, states.NEEDS_ATTENTION),
+                         states.POSTED, f"applied in PIMS as {pims_id}",
+                         pims_payment_id=pims_id, posted_at=utcnow().isoformat(),
+                         next_attempt_at=None):
+        audit.info("payment %s posted to PIMS as %s", payment.reference, pims_id)
+
+
+def void_charge(payment: Payment) -> None:
+    """Void a charge that is not to be kept (a wrong amount, or a late charge)."""
+    attempt = record_attempt(payment, "voiding the charge")
+    try:
+        # An earlier void may have gone through with its answer lost: Cayan refuses a second.
+        if attempt > 1 and already_voided(payment):
+            record.transition(get_ledger(), payment.id, (states.MISMATCH, states.NEEDS_ATTENTION),
+                              states.VOIDED, "Cayan Reporting shows the charge already voided")
+            return
+        result = get_cayan().void(payment.cayan_token, payment.transaction_id)
+        if not result.approved and already_voided(payment):
+            result = replace(result, approved=True)
+    except (CayanUnavailable, CayanError) as exc:
+        failed_try(payment, attempt, f"void failed: {exc}")
+        return
+    if result.approved:
+        record.transition(get_ledger(), payment.id, (states.MISMATCH, states.NEEDS_ATTENTION),
+                          states.VOIDED, f"voided at Cayan (void token {result.token})")
+    else:
+        needs_attention(payment, states.void_refused(result.message))
+
+
+def already_voided(payment: Payment) -> bool:
+    return states.void_confirmed(get_cayan().transactions_by_transaction_id(payment.transaction_id))
+
+
+def to_be_voided(payment: Payment) -> bool:
+    """Whether a charge on this payment must be voided rather than posted (see states)."""
+    ever_mismatched = payment.state == states.NEEDS_ATTENTION and any(
+        event["to_state"] == states.MISMATCH for event in get_ledger().events(payment.id))
+    return states.to_be_voided(payment.state, ever_mismatched)
+
+
+def record_attempt(payment: Payment, what: str) -> int:
+    """Write the attempt down before making it; returns its number."""
+    attempt = payment.attempts + 1
+    record.note(get_ledger(), payment.id, f"attempt {attempt}: {what}", attempts=attempt,
+                next_attempt_at=next_attempt(attempt))
+    return attempt
+
+
+def failed_try(payment: Payment, attempt: int, why: str) -> None:
+    decision = states.after_failed_try(attempt, current_app.config["MAX_ATTEMPTS"], why)
+    if decision is not None:
+        needs_attention(payment, decision)
+    else:
+        record.note(get_ledger(), payment.id, f"attempt {attempt} failed, will retry: {why}")
+
+
+def needs_attention(payment: Payment, decision: states.Decision) -> None:
+    ledger = get_ledger()
+    if payment.state == states.NEEDS_ATTENTION:  # a staff retry that failed again
+        record.note(ledger, payment.id, decision.why, failure_reason=decision.failure_reason)
+    else:
+        record.transition(ledger, payment.id, payment.state, states.NEEDS_ATTENTION,
+                          decision.why, failure_reason=decision.failure_reason)
+    log_for_staff(ledger.get(payment.reference))
+
+
+def log_for_staff(payment: Payment) -> None:
+    log.error(
+        "PAYMENT NEEDS ATTENTION: reference %s, customer %s (%s, %s), amount %s, invoices %s, "
+        "Cayan token %s, authorization %s, card %s %s, reason: %s",
+        payment.reference, payment.customer_code, payment.customer_name, payment.customer_email,
+        payment.amount, ", ".join(f"{i.number}={i.amount}" for i in payment.invoices),
+        payment.cayan_token, payment.authorization_code, payment.card_type, payment.card_last4,
+        payment.failure_reason,
+    )

@@ -1,0 +1,155 @@
+"""The only code that writes a payment: each change a compare-and-set in one write transaction,
+recorded in payment_events with who did it and why.
+
+What may change into what is declared in cpp.payments.states; this module enforces it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import has_request_context, request
+
+from .ledger import Ledger, Payment, utcnow
+from .states import (
+    ALLOWED,
+    HOLDS_INVOICES,
+    NEW,
+    POSTED,
+    RECEIPT_ALLOWED,
+    RECEIPT_SENDING,
+    UPDATABLE,
+)
+
+log = logging.getLogger("cpp.audit")
+
+
+class IllegalTransition(RuntimeError):
+    """A change the state machine does not allow: a bug, never a customer's doing."""
+
+
+def actor() -> str:
+    if has_request_context():
+        return f"web {request.method} {request.path} from {request.remote_addr}"
+    return "job"
+
+
+def transition(ledger: Ledger, payment_id: int, expected: str | tuple[str, ...], to: str,
+               reason: str, who: str | None = None, **fields) -> bool:
+    """Move from one of `expected` to `to`. Returns False if another request got there first."""
+    expected = (expected,) if isinstance(expected, str) else expected
+    for state in expected:
+        if to not in ALLOWED.get(state, ()):
+            raise IllegalTransition(f"{state} -> {to} is not allowed")
+    with ledger.transaction() as db:
+        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        if row is None or row["state"] not in expected:
+            return False
+        _update(db, payment_id, {"state": to, **fields})
+        _event(db, payment_id, row["state"], to, reason, who or actor())
+    log.info("payment %s: %s -> %s (%s)", payment_id, row["state"], to, reason)
+    return True
+
+
+def note(ledger: Ledger, payment_id: int, reason: str, who: str | None = None,
+         only_in: tuple[str, ...] | None = None, **fields) -> bool:
+    """Record something that is not a state change (a retry scheduled, a lookup that failed)."""
+    if "receipt_status" in fields:
+        raise IllegalTransition("a receipt's status changes only through claim_receipt and "
+                                "receipt_outcome")
+    with ledger.transaction() as db:
+        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        if row is None or (only_in is not None and row["state"] not in only_in):
+            return False
+        if fields:
+            _update(db, payment_id, fields)
+        _event(db, payment_id, row["state"], row["state"], reason, who or actor())
+    return True
+
+
+def create(ledger: Ledger, reason: str, **payment) -> tuple[str | None, list[Payment]]:
+    """Write a new payment in state NEW, unless another payment holds one of its invoices.
+
+    The check and the insert share one write transaction, so two tabs (or a double click)
+    cannot both get through. Returns (reference, []) or (None, the payments in the way).
+    """
+    numbers = [invoice.number for invoice in payment["invoices"]]
+    with ledger.transaction() as db:
+        holders = ledger.find(states=HOLDS_INVOICES, invoice_numbers=numbers, db=db)
+        if holders:
+            return None, holders
+        payment_id, reference, _ = ledger.create(db, state=NEW, **payment)
+        _event(db, payment_id, None, NEW, reason, actor())
+    log.info("payment %s (%s) created: %s", payment_id, reference, reason)
+    return reference, []
+
+
+def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> bool:
+    """The right to act on a payment in `state` for a while (post it, void it).
+
+    Two requests that both find a payment approved must not both post it: the one that gets
+    the lease does, the other waits for the outcome. A crashed holder's lease simply runs out.
+    """
+    now = utcnow()
+    with ledger.transaction() as db:
+        return db.execute(
+            "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
+            " AND (lease_until IS NULL OR lease_until < ?)",
+            ((now + dt.timedelta(seconds=seconds)).isoformat(), payment_id, state,
+             now.isoformat()),
+        ).rowcount == 1
+
+
+def release_lease(ledger: Ledger, payment_id: int) -> None:
+    with ledger.transaction() as db:
+        db.execute("UPDATE payments SET lease_until = NULL WHERE id = ?", (payment_id,))
+
+
+def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...]) -> bool:
+    """Take the right to send a payment's receipt, so two requests never both send it."""
+    for status in expected:
+        if RECEIPT_SENDING not in RECEIPT_ALLOWED.get(status, ()):
+            raise IllegalTransition(f"receipt {status} -> {RECEIPT_SENDING} is not allowed")
+    with ledger.transaction() as db:
+        marks = ",".join("?" * len(expected))
+        claimed = db.execute(
+            f"UPDATE payments SET receipt_status = ?, updated_at = ?"  # noqa: S608
+            f" WHERE id = ? AND receipt_status IN ({marks}) AND state = ?",
+            (RECEIPT_SENDING, utcnow().isoformat(), payment_id, *expected, POSTED),
+        ).rowcount == 1
+        if claimed:
+            _event(db, payment_id, POSTED, POSTED, "sending the receipt", actor())
+    return claimed
+
+
+def receipt_outcome(ledger: Ledger, payment_id: int, to: str, reason: str, **fields) -> bool:
+    """Record how sending a claimed receipt ended. False if it was not being sent."""
+    if to not in RECEIPT_ALLOWED[RECEIPT_SENDING]:
+        raise IllegalTransition(f"receipt {RECEIPT_SENDING} -> {to} is not allowed")
+    with ledger.transaction() as db:
+        row = db.execute("SELECT state, receipt_status FROM payments WHERE id = ?",
+                         (payment_id,)).fetchone()
+        if row is None or row["receipt_status"] != RECEIPT_SENDING:
+            return False
+        _update(db, payment_id, {"receipt_status": to, **fields})
+        _event(db, payment_id, row["state"], row["state"], reason, actor())
+    return True
+
+
+def _update(db, payment_id: int, fields: dict) -> None:
+    unknown = set(fields) - UPDATABLE - {"state"}
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    fields = {**fields, "updated_at": utcnow().isoformat()}
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    db.execute(f"UPDATE payments SET {assignments} WHERE id = ?",  # noqa: S608 - names whitelisted
+               (*fields.values(), payment_id))
+
+
+def _event(db, payment_id: int, from_state: str | None, to_state: str, reason: str,
+           who: str) -> None:
+    db.execute(
+        "INSERT INTO payment_events (payment_id, at, from_state, to_state, reason, actor)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (payment_id, utcnow().isoformat(), from_state, to_state, reason[:500], who[:200]),
+    )
