@@ -36,6 +36,20 @@ TEST_CREDENTIALS = {
 assert set(TEST_CREDENTIALS) == set(SANDBOX_DEFAULTS)
 
 
+# A test that asks for any of these starts real servers (the sandbox over HTTP, SMTP,
+# Chromium, nginx) or a whole app: it is marked `slow`, and `python -m pytest -m "not slow"`
+# leaves it out. README's `python -m pytest` runs everything.
+SLOW_FIXTURES = frozenset({"seeded_pims", "sandbox", "smtp", "make_app", "app", "client",
+                           "logged_in", "make_portal", "portal", "visitor", "demo", "browser",
+                           "tmp_path", "clean_env"})
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @dataclass
 class Sandbox:
     url: str
