@@ -8,6 +8,8 @@ from decimal import Decimal
 from flask import Blueprint, current_app, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
+from .formatting import formatted_date, formatted_money
+from .money import to_cents
 from .pims.client import get_pims
 from .pims.models import Invoice
 from .selection import MAX_INVOICES_PER_PAYMENT
@@ -43,6 +45,48 @@ class Balance:
                    next_due=min(upcoming, default=None))
 
 
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    """One invoice as its row shows it, formatted in Python once: a 300-invoice page spent
+    most of its time in the template's per-row attribute lookups and filter calls."""
+    number: str
+    tick: str           # what its box sends (cpp.selection)
+    cents: int
+    location: str
+    due_iso: str
+    due: str
+    overdue: bool
+    balance: str
+    details: str
+
+    @classmethod
+    def all_of(cls, invoices: list[Invoice], today: dt.date,
+               location_names: dict[str, str]) -> list[InvoiceRow]:
+        config = current_app.config
+        currency, locale = config["CURRENCY"], config["LOCALE"]
+        rows = []
+        for invoice in invoices:
+            cents = to_cents(invoice.balance_due)
+            details = [location_names.get(invoice.location, invoice.location or "")]
+            if invoice.description:
+                details.append(invoice.description + (f" ({invoice.reference_number})"
+                                                      if invoice.reference_number else ""))
+            elif invoice.reference_number:
+                details.append(f"({invoice.reference_number})")
+            details.append(f"Invoiced {formatted_date(invoice.date, 'medium', locale)}")
+            rows.append(cls(
+                number=invoice.number, tick=f"{invoice.number}|{cents}", cents=cents,
+                location=invoice.location or "",
+                due_iso=invoice.due_date.isoformat() if invoice.due_date else "",
+                due=(f"Due {formatted_date(invoice.due_date, 'medium', locale)}"
+                     if invoice.due_date else "No due date"),
+                overdue=invoice.is_overdue(today),
+                balance=formatted_money(invoice.balance_due, currency, locale),
+                details=" · ".join(part for part in details if part),
+            ))
+        return rows
+
+
 @bp.get("/")
 def home():
     if current_user.is_authenticated:
@@ -57,11 +101,12 @@ def index():
     today = dt.date.today()
     # Ticks of a Pay Bill that found the session timed out (see cpp.auth.routes.must_log_in).
     retick = set(session.pop("pending_selection", None) or ())
+    locations = location_names(invoices)
     return render_template(
-        "invoices/index.html", invoices=invoices, today=today,
+        "invoices/index.html", invoices=invoices, rows=InvoiceRow.all_of(invoices, today, locations),
         balance=Balance.of(invoices, today), retick=retick,
         reticked=sum(1 for invoice in invoices if invoice.number in retick),
-        locations=location_names(invoices), list_tools=len(invoices) > LIST_TOOLS_FROM,
+        locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
     )
 

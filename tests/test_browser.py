@@ -451,7 +451,7 @@ def test_a_long_list_searches_filters_sorts_and_keeps_a_correct_total(customer):
     assert rows.count() == 40
     # The 40th (now visible) takes the focus further down: no need to scroll back up.
     page.locator("#invoice-sort").select_option("amount-desc")
-    amounts = [int(r.get_attribute("data-cents")) for r in rows.all()]
+    amounts = [int(r.locator("input").get_attribute("data-cents")) for r in rows.all()]
     assert amounts == sorted(amounts, reverse=True) and len(amounts) == 20
     biggest = rows.first.get_attribute("data-number")
     page.get_by_label(f"Pay invoice {biggest}").check()
@@ -466,7 +466,7 @@ def test_a_long_list_searches_filters_sorts_and_keeps_a_correct_total(customer):
     assert all(r.get_attribute("data-location") == "WEST" for r in rows.all())
     c.check("filtered")
     # What Pay Bill charges is what the page says, across pages and filters.
-    cents = sum(int(page.locator(f'li[data-number="{n}"]').get_attribute("data-cents"))
+    cents = sum(int(page.locator(f'li[data-number="{n}"] input').get_attribute("data-cents"))
                 for n in (first, biggest))
     total = page.locator("#selected-total").inner_text()
     assert total == f"${cents / 100:,.2f}"

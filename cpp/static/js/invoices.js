@@ -9,6 +9,9 @@
   var list = document.getElementById("invoice-list");
   var rows = Array.prototype.slice.call(list.children);
   var boxes = rows.map(function (row) { return row.querySelector('input[name="invoice"]'); });
+  // What search looks in, what sorting keeps stable: read once from the page as served.
+  var searchText = rows.map(function (row) { return row.textContent.toLowerCase(); });
+  rows.forEach(function (row, i) { row.setAttribute("data-order", i); });
   var selectAll = document.getElementById("select-all");
   var total = document.getElementById("selected-total");
   var count = document.getElementById("selected-count");
@@ -55,10 +58,10 @@
 
   function matches(row) {
     var query = search ? search.value.trim().toLowerCase() : "";
-    if (query && row.getAttribute("data-text").indexOf(query) === -1) { return false; }
+    if (query && searchText[+row.getAttribute("data-order")].indexOf(query) === -1) { return false; }
     if (locationFilter && locationFilter.value &&
         row.getAttribute("data-location") !== locationFilter.value) { return false; }
-    if (overdueOnly && overdueOnly.checked && row.getAttribute("data-overdue") !== "1") { return false; }
+    if (overdueOnly && overdueOnly.checked && !row.classList.contains("is-overdue")) { return false; }
     return true;
   }
 
@@ -67,7 +70,7 @@
     var order = +a.getAttribute("data-order") - +b.getAttribute("data-order");
     var by;
     if (how === "amount-desc" || how === "amount-asc") {
-      by = +a.getAttribute("data-cents") - +b.getAttribute("data-cents");
+      by = cents(a) - cents(b);
       if (how === "amount-desc") { by = -by; }
     } else if (how === "due-asc" || how === "due-desc") {
       // ISO dates compare as text; an invoice with no due date goes last.
@@ -77,6 +80,8 @@
     }
     return by || order;
   }
+
+  function cents(row) { return +boxes[+row.getAttribute("data-order")].getAttribute("data-cents"); }
 
   var matching = rows;
   function arrange() {
