@@ -65,6 +65,10 @@ def reconcile_command(force: bool) -> None:
     from .payments.reconcile import reconcile
 
     outcome = reconcile(force=force)
+    if outcome["skipped"]:
+        raise click.ClickException("Another process is reconciling right now (a portal's "
+                                   "background job, or another run of this command). Nothing "
+                                   "was done; try again in a minute.")
     for key in sorted(outcome):
         click.echo(f"{key}: {outcome[key]}")
     if outcome["errors"]:

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
+import pytest
+import redis
+
 from cpp.payments import states
+from cpp.payments.reconcile import reconcile as reconcile_pass
 from cpp.sandbox.faults import Fault
+from cpp.shared_state import only_one_at_a_time
 
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import Visitor, text_of
@@ -172,3 +178,39 @@ def test_pay_bill_again_after_paying_in_a_closed_tab_is_told_it_is_paid(portal, 
     assert "INV-10244" not in visitor.invoice_choices()  # and it was posted meanwhile
     assert only_payment(portal).state == states.POSTED
     assert len(sandbox.pims.all_payments()) == 1
+
+
+@pytest.mark.parametrize("where", ["ledger database", "redis"])
+def test_one_reconcile_pass_at_a_time_across_processes(make_portal, sandbox, where):
+    """Each portal process's background job and the scheduled command share one lock: while
+    one pass runs, another is skipped (and the command says so), whatever the shared state."""
+    settings = {}
+    if where == "redis":
+        settings["REDIS_URL"] = redis_or_skip()
+    app, server = make_portal(**settings)
+    other_process, _ = make_portal(**settings, DATABASE=app.config["DATABASE"])
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)  # paid; the tab was closed
+    with other_process.app_context(), only_one_at_a_time("reconcile", 60) as ours:
+        assert ours
+        with app.app_context():
+            assert reconcile_pass()["skipped"] == 1
+            cli = app.test_cli_runner().invoke(args=["cpp", "reconcile"])
+            assert cli.exit_code == 1 and "Another process is reconciling" in cli.output
+        assert only_payment((app, server)).state == states.STAGED  # nothing was done
+    with app.app_context():
+        assert reconcile_pass(force=True)["skipped"] == 0
+    assert only_payment((app, server)).state == states.POSTED
+    assert len(sandbox.pims.all_payments()) == 1
+
+
+def redis_or_skip() -> str:
+    url = "redis://127.0.0.1:6379/14"  # a database of its own
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
+    return url

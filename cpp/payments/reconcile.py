@@ -12,6 +12,7 @@ from collections import Counter
 
 from flask import Flask, current_app
 
+from ..shared_state import only_one_at_a_time
 from . import settlement, states
 from .ledger import get_ledger, utcnow
 from .receipts import send_receipt
@@ -25,12 +26,28 @@ STAGED_QUIET_SECONDS = 60
 STUCK_SENDING = dt.timedelta(minutes=10)
 
 
-def reconcile(force: bool = False) -> Counter:
-    """One pass over every unfinished payment. `force` ignores backoff and quiet periods.
+# One pass at a time across every process and machine (the background thread of each portal
+# process, and the scheduled command): held at most this long, should a holder die mid-pass.
+PASS_LOCK_SECONDS = 15 * 60
 
-    One payment's failure (a bug, bad data from PIMS, a database hiccup) is logged and counted
-    under "errors", and the pass carries on: it never holds up everyone else's payments.
+
+def reconcile(force: bool = False) -> Counter:
+    """One pass over every unfinished payment, unless another process is running one now
+    (then it returns {"skipped": 1}). `force` ignores backoff and quiet periods.
+
+    Concurrent passes would be safe (every step is a compare-and-set), but they would ask Cayan
+    and PIMS the same questions twice; one at a time is enough.
     """
+    with only_one_at_a_time("reconcile", PASS_LOCK_SECONDS) as ours:
+        if not ours:
+            log.info("reconcile: another process is running a pass; skipped")
+            return Counter({"skipped": 1})
+        return reconcile_pass(force)
+
+
+def reconcile_pass(force: bool) -> Counter:
+    """One payment's failure (a bug, bad data from PIMS, a database hiccup) is logged and counted
+    under "errors", and the pass carries on: it never holds up everyone else's payments."""
     ledger = get_ledger()
     now = utcnow()
     outcome: Counter = Counter()

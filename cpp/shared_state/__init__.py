@@ -1,9 +1,16 @@
-"""State every portal process must see alike: server-side sessions and failed-login counters.
+"""State every portal process must see alike: server-side sessions, failed-login counters, and
+the locks that let one process at a time run a job (reconciliation).
 
 Kept in the ledger's database (SQLite, nothing to install) unless REDIS_URL names a Redis
 server, which several processes or machines then share. Both backends offer the same methods.
 """
 from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask, current_app
 
@@ -24,3 +31,19 @@ def init_app(app: Flask) -> None:
 
 def get_shared_state() -> SharedState:
     return current_app.extensions["shared_state"]
+
+
+@contextmanager
+def only_one_at_a_time(name: str, seconds: float) -> Iterator[bool]:
+    """True inside if this process got the job `name`, False if another process has it now.
+
+    Held for at most `seconds`: a process that dies holding it does not block the job for ever.
+    """
+    holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    state = get_shared_state()
+    got = state.take_lock(name, holder, seconds)
+    try:
+        yield got
+    finally:
+        if got:
+            state.release_lock(name, holder)

@@ -14,6 +14,11 @@ local hits = redis.call('INCR', KEYS[1])
 if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return hits
 """
+# Delete the lock only if it is still ours (it may have run out and been taken by another).
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 UNCOUNT_ATTEMPT = """
 if (tonumber(redis.call('GET', KEYS[1]) or '0')) > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
@@ -25,6 +30,7 @@ class RedisSharedState:
         self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._count = self.redis.register_script(COUNT_ATTEMPT)
         self._uncount = self.redis.register_script(UNCOUNT_ATTEMPT)
+        self._release = self.redis.register_script(RELEASE_LOCK)
 
     def load_session(self, key: str) -> str | None:
         raw = self.redis.get(PREFIX + "session:" + key)
@@ -43,3 +49,10 @@ class RedisSharedState:
 
     def uncount_attempt(self, key: str) -> None:
         self._uncount(keys=[PREFIX + "login:" + key])
+
+    def take_lock(self, name: str, holder: str, seconds: float) -> bool:
+        return bool(self.redis.set(PREFIX + "lock:" + name, holder, nx=True,
+                                   px=math.ceil(seconds * 1000)))
+
+    def release_lock(self, name: str, holder: str) -> None:
+        self._release(keys=[PREFIX + "lock:" + name], args=[holder])

@@ -17,6 +17,11 @@ CREATE TABLE IF NOT EXISTS login_attempts (
     hits INTEGER NOT NULL,
     window_start REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job_locks (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until REAL NOT NULL
+);
 """
 
 # Expired rows are swept at most this often (seconds), by whichever request comes along.
@@ -75,6 +80,23 @@ class SqliteSharedState(sqlite.Store):
         with self.transaction() as db:
             db.execute("UPDATE login_attempts SET hits = hits - 1 WHERE key = ? AND hits > 0",
                        (key,))
+
+    # -- one job at a time, across processes -------------------------------------------------
+
+    def take_lock(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold `name` for `seconds` unless someone else holds it; a dead holder's runs out."""
+        now = time.time()
+        with self.transaction() as db:
+            return db.execute(
+                "INSERT INTO job_locks (name, holder, until) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+                " WHERE job_locks.until <= ?",
+                (name, holder, now + seconds, now),
+            ).rowcount == 1
+
+    def release_lock(self, name: str, holder: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM job_locks WHERE name = ? AND holder = ?", (name, holder))
 
     def _sweep(self, db) -> None:
         now = time.time()
