@@ -16,7 +16,10 @@ SECRET_KEY = None
 # REQUIRED. The address customers use, e.g. "https://pay.yourshop.com". Links and the address
 # Cayan sends customers back to are built from this, never from the request's Host header.
 PUBLIC_URL = None
-# The portal's own payment ledger (SQLite). Default: instance/cpp.sqlite3. Back it up.
+# The portal's own database: the payment ledger, sessions and login counters. A file path is
+# a SQLite file (default: instance/cpp.sqlite3; nothing to install; it upgrades itself at
+# start). For several machines, a PostgreSQL URL, e.g. "postgresql://cpp:secret@db.local/cpp":
+# create the database, then run `flask --app app cpp db upgrade` once per release. Back it up.
 DATABASE = None
 # Shown on every page, on Cayan's card page and in receipts. SHOP_LOGO is a path on this portal
 # (e.g. "/static/img/logo.png", put the file in cpp/static/img/) or an https:// URL on your own
@@ -110,8 +113,8 @@ SESSION_MAX_HOURS = 8
 # attempt is counted before PIMS is asked, so the limits are exact however many arrive at once.
 LOGIN_ACCOUNT_LIMIT = "5 per 15 minutes"
 LOGIN_ADDRESS_LIMIT = "20 per 15 minutes"
-# Sessions and failed-login counts live in the DATABASE below, shared by every portal process
-# on this machine. To share them between machines, name a Redis server here, e.g.
+# Sessions, failed-login counts and the reconcile lock live in the DATABASE, shared by every
+# portal process that uses it. To keep them in Redis instead, name a Redis server here, e.g.
 # "redis://127.0.0.1:6379/0".
 REDIS_URL = None
 # How many reverse proxies (IIS, nginx) stand in front of the portal, one behind the other.

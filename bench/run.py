@@ -36,7 +36,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cpp import migrate  # noqa: E402
 from cpp.cayan.client import CayanClient  # noqa: E402
+from cpp.database import Database  # noqa: E402
 from cpp.payments import record, states  # noqa: E402
 from cpp.payments.ledger import Ledger, PaymentInvoice  # noqa: E402
 from cpp.pims.client import PimsClient  # noqa: E402
@@ -45,7 +47,7 @@ from cpp.sandbox.demo_data import seed  # noqa: E402
 from cpp.sandbox.faults import FaultInjector  # noqa: E402
 from cpp.sandbox.mailbox import MailboxStore, start_smtp  # noqa: E402
 from cpp.sandbox.pims_store import PimsStore  # noqa: E402
-from tests.conftest import TEST_CREDENTIALS  # noqa: E402
+from tests.conftest import TEST_CREDENTIALS, postgresql_schema  # noqa: E402
 from tests.live import free_port  # noqa: E402
 from tests.processes import ServerProcess, production_env, waitress_portal  # noqa: E402
 from tests.visitor import Visitor  # noqa: E402
@@ -243,9 +245,11 @@ def send_mail(port: int) -> None:
         smtp.send_message(message)
 
 
-def ledger_rate(path: Path, payments: int) -> float:
-    """Payments per second through create, stage, approve and post, on one SQLite ledger."""
-    ledger = Ledger(str(path), 10.0)
+def ledger_rate(setting: str, payments: int) -> float:
+    """Payments per second through create, stage, approve and post, on one ledger."""
+    database = Database(setting, 10.0)
+    migrate.upgrade(database)
+    ledger = Ledger(database)
     start = time.perf_counter()
     for n in range(payments):
         reference, _ = record.create(
@@ -258,7 +262,22 @@ def ledger_rate(path: Path, payments: int) -> float:
                           cayan_token="bench-token", approved_cents=1000)  # noqa: S106
         record.transition(ledger, payment.id, states.APPROVED, states.POSTED, "posted",
                           pims_payment_id=f"P{n}")
-    return payments / (time.perf_counter() - start)
+    rate = payments / (time.perf_counter() - start)
+    database.dispose()
+    return rate
+
+
+def postgresql_ledger_rate(payments: int) -> float | None:
+    """The same on the PostgreSQL server the tests use, in a schema of its own; None without one."""
+    schemas = postgresql_schema()
+    try:
+        url = next(schemas)
+    except BaseException:  # noqa: BLE001 - pytest.skip outside pytest: no server here
+        return None
+    try:
+        return ledger_rate(url, payments)
+    finally:
+        next(schemas, None)
 
 
 # -- The run ----------------------------------------------------------------------------------
@@ -345,9 +364,11 @@ def main() -> None:
                           two_vs_one_process=round(two_rps / one_rps, 2))
 
             say("the ledger's transitions")
+            count = 100 if quick else 500
             result["ledger_payments_per_s_sqlite"] = round(
-                ledger_rate(tmp / "bench-ledger.sqlite3", 100 if quick else 500), 1)
-            result["ledger_payments_per_s_postgresql"] = None  # DATABASE URLs: not yet
+                ledger_rate(str(tmp / "bench-ledger.sqlite3"), count), 1)
+            pg_rate = postgresql_ledger_rate(count)
+            result["ledger_payments_per_s_postgresql"] = round(pg_rate, 1) if pg_rate else None
         finally:
             for process in reversed(processes):
                 process.stop()

@@ -54,11 +54,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.user_loader(load_customer)
     login_manager.unauthorized_handler(auth_routes.must_log_in)
     mail.init_app(app)
-    shared_state.init_app(app)
     app.session_interface = ServerSessionInterface()
     pims_client.init_app(app)
     cayan_client.init_app(app)
-    ledger.init_app(app)
+    ledger.init_app(app)  # the database, which shared_state may use
+    shared_state.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

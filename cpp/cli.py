@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
@@ -139,6 +139,24 @@ def payment_command(reference: str) -> None:
     for event in ledger.events(payment.id):
         click.echo(f"  {event['at']}  {event['from_state'] or '-':>15} -> {event['to_state']:15} "
                    f"{event['reason']}  [{event['actor']}]")
+
+
+@cpp_cli.group("db")
+def db_group() -> None:
+    """The portal's database schema (the ledger, sessions, login counters)."""
+
+
+@db_group.command("upgrade")
+def db_upgrade_command() -> None:
+    """Bring the database's schema up to date (PostgreSQL: run once per release; SQLite
+    upgrades itself when the portal starts)."""
+    from . import migrate
+
+    database = current_app.extensions["database"]
+    before = migrate.current(database)
+    after = migrate.upgrade(database)
+    click.echo(f"Database schema: {before or 'empty'} -> {after}"
+               if before != after else f"Database schema already at {after}.")
 
 
 def register_commands(app: Flask) -> None:

@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
               "would be the demo. Run the demo with `python app.py`; see README.md to configure "
               "a shop.", file=sys.stderr)
         return 2
+    if app.extensions.get("database_behind"):
+        from .payments.ledger import DATABASE_BEHIND
+
+        print(DATABASE_BEHIND, file=sys.stderr)
+        return 2
     print(f"Customer Payment Portal for {app.config['PUBLIC_URL']} on {' '.join(args.listen)} "
           f"(trusting {app.config['TRUSTED_PROXIES']} proxy header hop(s))", flush=True)
     waitress.serve(app, listen=" ".join(args.listen), threads=args.threads, ident=SERVER_NAME,

@@ -1,4 +1,4 @@
-"""SQLite connections for the ledger and the sandbox stores: one place for the settings."""
+"""SQLite connections for the sandbox stores (the portal uses cpp.database): the settings."""
 from __future__ import annotations
 
 import sqlite3

@@ -2,7 +2,9 @@
 exactly as a shop's portal is pointed at its real PIMS and Cayan (production mode, not demo)."""
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,7 @@ assert set(TEST_CREDENTIALS) == set(SANDBOX_DEFAULTS)
 # A test that asks for any of these starts real servers (the sandbox over HTTP, SMTP,
 # Chromium, nginx) or a whole app: it is marked `slow`, and `python -m pytest -m "not slow"`
 # leaves it out. README's `python -m pytest` runs everything.
-SLOW_FIXTURES = frozenset({"seeded_pims", "sandbox", "smtp", "make_app", "app", "client",
+SLOW_FIXTURES = frozenset({"ledger_database", "seeded_pims", "sandbox", "smtp", "make_app", "app", "client",
                            "logged_in", "make_portal", "portal", "visitor", "demo", "browser",
                            "tmp_path", "clean_env"})
 
@@ -171,14 +173,70 @@ class BrowserLikeClient(FlaskClient):
         raise AssertionError("no page of this session carries a CSRF token")
 
 
+# A real PostgreSQL server (trust auth on the development and CI machines); each test gets a
+# schema of its own, dropped afterwards.
+POSTGRESQL_URL = os.environ.get("CPP_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """A module marked `both_databases` runs every test on SQLite and on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("both_databases") \
+            and "ledger_database" in metafunc.fixturenames:
+        metafunc.parametrize("ledger_database", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def make_app(sandbox, smtp, tmp_path):
+def ledger_database(request, tmp_path):
+    """The DATABASE setting for the portal under test: a SQLite file, or a fresh PostgreSQL
+    schema brought up to date the way a shop does it (cpp db upgrade)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield str(tmp_path / "ledger.sqlite3")
+        return
+    yield from postgresql_schema()
+
+
+def postgresql_schema(upgraded: bool = True):
+    """Yields the URL of a fresh schema (brought up to date unless `upgraded` is False), and
+    drops it when resumed."""
+    import psycopg
+
+    from cpp import migrate
+    from cpp.database import Database
+
+    schema = "cpp_test_" + secrets.token_hex(6)
+    try:
+        admin = psycopg.connect(POSTGRESQL_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (apt-get install postgresql)")
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        url = f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}"
+        if upgraded:
+            database = Database(url)
+            migrate.upgrade(database)
+            database.dispose()
+        try:
+            yield url
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def make_app(sandbox, smtp, tmp_path, ledger_database):
     """The portal as a shop runs it: production mode, CSRF on."""
+    apps = []
+
     def make(**overrides):
-        app = create_app(portal_config(sandbox, smtp, tmp_path, **overrides))
+        app = create_app(portal_config(sandbox, smtp, tmp_path,
+                                       **{"DATABASE": ledger_database, **overrides}))
         app.test_client_class = BrowserLikeClient
+        apps.append(app)
         return app
-    return make
+    yield make
+    for app in apps:
+        app.extensions["database"].dispose()  # its pooled connections, before the schema goes
 
 
 @pytest.fixture

@@ -58,7 +58,8 @@ class ServerProcess:
             try:
                 requests.get(self.url + ready_path, timeout=1, allow_redirects=False)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or listening (gunicorn's master) with workers still booting.
                 time.sleep(0.1)
         raise RuntimeError(f"{self.command[:3]} did not start: {self.output()[-2000:]}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import requests
 
 from cpp.payments import states
@@ -11,6 +12,9 @@ from cpp.sandbox.faults import Fault
 
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import text_of
+
+# The ledger's compare-and-set must hold on both databases the portal supports.
+pytestmark = pytest.mark.both_databases
 
 
 def at_once(count: int, action) -> list:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cpp.database import Database
 from cpp.payments import states
 from cpp.payments.ledger import Ledger, utcnow
 from cpp.sandbox.faults import Fault
@@ -86,7 +87,7 @@ def crash_env(sandbox, tmp_path, faults):
         "CPP_MAIL_DEFAULT_SENDER": "billing@shop.example",
     }
     portal = PortalProcess(env).start()
-    yield portal, Ledger(env["CPP_DATABASE"]), store
+    yield portal, Ledger(Database(env["CPP_DATABASE"])), store
     if portal.process.poll() is None:
         portal.process.terminate()
         portal.process.wait(timeout=10)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cpp.database import Database
 from cpp.payments import states
 from cpp.payments.ledger import Ledger
 
@@ -49,7 +50,7 @@ def deployment(request, sandbox, smtp, tmp_path):
                          TRUSTED_PROXIES="1", FORCE_HTTPS="true")
     portal = SERVERS[request.param](env, portal_port, tmp_path / "portal.log").start()
     nginx.start()
-    yield Deployment(nginx, portal, Ledger(str(database)))
+    yield Deployment(nginx, portal, Ledger(Database(str(database))))
     nginx.stop()
     portal.stop()
 

@@ -15,6 +15,9 @@ from cpp.sandbox.faults import Fault
 
 from .visitor import Visitor, text_of
 
+# The ledger's compare-and-set must hold on both databases the portal supports.
+pytestmark = pytest.mark.both_databases
+
 APPROVE = "4012000033330026"
 APPROVE_MC = "5424180279791732"
 DECLINE = "4000300011112220"

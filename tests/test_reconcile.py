@@ -16,6 +16,9 @@ from cpp.shared_state import only_one_at_a_time
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import Visitor, text_of
 
+# The ledger's compare-and-set must hold on both databases the portal supports.
+pytestmark = pytest.mark.both_databases
+
 
 def reconcile(portal, *args):
     result = portal[0].test_cli_runner().invoke(args=["cpp", "reconcile", *args])

@@ -1,72 +1,22 @@
-"""The portal's own record of every payment: SQLite, written before anything leaves the portal.
+"""The portal's own record of every payment, written before anything leaves the portal: the
+`payments`, `payment_invoices` and `payment_events` tables (cpp/migrations/), in SQLite or
+PostgreSQL (cpp.database).
 
-Money is stored as integer cents. State changes go through cpp.payments.states only.
+Money is stored as integer cents. Changes go through cpp.payments.record only.
 """
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app
+from flask import current_app, request
 
-from .. import sqlite
+from .. import migrate
+from ..database import Connection, Database, IntegrityError, Row
+from ..errors import render_error
 from ..money import from_cents, to_cents
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS payments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    reference TEXT NOT NULL UNIQUE,
-    transaction_id TEXT NOT NULL UNIQUE,
-    customer_code TEXT NOT NULL,
-    customer_name TEXT NOT NULL,
-    customer_email TEXT,
-    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
-    state TEXT NOT NULL,
-    transport_key TEXT UNIQUE,
-    validation_key TEXT,
-    cayan_token TEXT,
-    authorization_code TEXT,
-    card_type TEXT,
-    card_last4 TEXT,
-    approved_cents INTEGER,
-    pims_payment_id TEXT,
-    failure_reason TEXT,
-    receipt_status TEXT NOT NULL DEFAULT 'none',
-    receipt_attempts INTEGER NOT NULL DEFAULT 0,
-    receipt_next_at TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TEXT,
-    lease_until TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    approved_at TEXT,
-    posted_at TEXT
-);
-CREATE INDEX IF NOT EXISTS payments_by_customer ON payments(customer_code, state);
-CREATE INDEX IF NOT EXISTS payments_by_state ON payments(state, next_attempt_at);
-CREATE TABLE IF NOT EXISTS payment_invoices (
-    payment_id INTEGER NOT NULL REFERENCES payments(id),
-    invoice_number TEXT NOT NULL,
-    amount_cents INTEGER NOT NULL,
-    location TEXT,
-    description TEXT,
-    invoice_date TEXT,
-    PRIMARY KEY (payment_id, invoice_number)
-);
-CREATE INDEX IF NOT EXISTS payment_invoices_by_number ON payment_invoices(invoice_number);
-CREATE TABLE IF NOT EXISTS payment_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    payment_id INTEGER NOT NULL REFERENCES payments(id),
-    at TEXT NOT NULL,
-    from_state TEXT,
-    to_state TEXT,
-    reason TEXT NOT NULL,
-    actor TEXT NOT NULL
-);
-"""
 
 # Cayan's OrderNumber: at most 8 characters, letters and digits. No 0/O or 1/I to misread.
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -138,32 +88,41 @@ def new_transaction_id() -> str:
     return "CPP" + secrets.token_hex(8).upper()
 
 
-class Ledger(sqlite.Store):
-    schema = SCHEMA
+class Ledger:
+    def __init__(self, database: Database):
+        self.database = database
 
-    def create(self, db, *, customer_code: str, customer_name: str, customer_email: str | None,
-               invoices: list[PaymentInvoice], state: str) -> tuple[int, str, str]:
+    def connect(self):
+        return self.database.connect()
+
+    def transaction(self):
+        return self.database.transaction()
+
+    def create(self, db: Connection, *, customer_code: str, customer_name: str,
+               customer_email: str | None, invoices: list[PaymentInvoice],
+               state: str) -> tuple[int, str, str]:
         """Insert a payment in `state`; returns (id, reference, transaction id)."""
         now = utcnow().isoformat()
         amount = sum(to_cents(invoice.amount) for invoice in invoices)
         for _ in range(10):
             reference, transaction_id = new_reference(), new_transaction_id()
             try:
-                cursor = db.execute(
-                    "INSERT INTO payments (reference, transaction_id, customer_code, customer_name,"
-                    " customer_email, amount_cents, state, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (reference, transaction_id, customer_code, customer_name, customer_email,
-                     amount, state, now, now),
-                )
+                with db.savepoint():
+                    payment_id = db.execute(
+                        "INSERT INTO payments (reference, transaction_id, customer_code,"
+                        " customer_name, customer_email, amount_cents, state, created_at,"
+                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (reference, transaction_id, customer_code, customer_name, customer_email,
+                         amount, state, now, now),
+                    ).fetchone()[0]
                 break
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 continue  # a reference collision: 32^8 makes this vanishingly rare
         else:
             raise RuntimeError("could not allocate a unique payment reference")
-        payment_id = cursor.lastrowid
         db.executemany(
-            "INSERT INTO payment_invoices VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO payment_invoices (payment_id, invoice_number, amount_cents, location,"
+            " description, invoice_date) VALUES (?, ?, ?, ?, ?, ?)",
             [(payment_id, i.number, to_cents(i.amount), i.location, i.description,
               i.date.isoformat() if i.date else None) for i in invoices],
         )
@@ -209,13 +168,13 @@ class Ledger(sqlite.Store):
         with self.connect() as db:
             return dict(db.execute("SELECT state, COUNT(*) FROM payments GROUP BY state").fetchall())
 
-    def events(self, payment_id: int) -> list[sqlite3.Row]:
+    def events(self, payment_id: int) -> list[Row]:
         with self.connect() as db:
             return db.execute("SELECT * FROM payment_events WHERE payment_id = ? ORDER BY id",
                               (payment_id,)).fetchall()
 
     @staticmethod
-    def _load(db, row: sqlite3.Row) -> Payment:
+    def _load(db, row: Row) -> Payment:
         invoices = tuple(
             PaymentInvoice(r["invoice_number"], from_cents(r["amount_cents"]), r["location"],
                            r["description"],
@@ -245,7 +204,29 @@ class Ledger(sqlite.Store):
 
 
 def init_app(app) -> None:
-    app.extensions["ledger"] = Ledger(app.config["DATABASE"], app.config["DATABASE_TIMEOUT"])
+    """One database per app, shared by the ledger and cpp.shared_state, its schema brought up
+    to date (SQLite) or checked (PostgreSQL: `flask --app app cpp db upgrade`)."""
+    database = Database(app.config["DATABASE"], app.config["DATABASE_TIMEOUT"])
+    app.extensions["database"] = database
+    app.extensions["ledger"] = Ledger(database)
+    if not database.postgresql:
+        migrate.upgrade(database)
+    elif migrate.current(database) != migrate.head():
+        app.extensions["database_behind"] = True
+        app.logger.error(DATABASE_BEHIND)
+
+        @app.before_request
+        def database_behind():
+            # Nothing can be recorded safely until the schema is right: say so, charge nothing.
+            if app.extensions.get("database_behind") and not request.path.startswith("/static/"):
+                return render_error(503, "The payment page is being updated",
+                                    "Please try again in a few minutes. Nothing has been "
+                                    "charged.")
+            return None
+
+
+DATABASE_BEHIND = ("The PostgreSQL database is not up to date: run `flask --app app cpp db "
+                   "upgrade` once, then restart the portal.")
 
 
 def get_ledger() -> Ledger:

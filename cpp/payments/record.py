@@ -1,5 +1,7 @@
 """The only code that writes a payment: each change a compare-and-set in one write transaction,
-recorded in payment_events with who did it and why.
+recorded in payment_events with who did it and why. Exactly as safe on PostgreSQL as on SQLite:
+the row read before a change is locked (FOR UPDATE), and creating a payment, which checks that
+no other holds its invoices, runs one at a time (an advisory lock).
 
 What may change into what is declared in cpp.payments.states; this module enforces it.
 """
@@ -24,6 +26,10 @@ from .states import (
 log = logging.getLogger("cpp.audit")
 
 
+# PostgreSQL advisory lock id for creating payments (any constant; "CPP" in ASCII).
+CREATE_PAYMENT_LOCK = 0x435050
+
+
 class IllegalTransition(RuntimeError):
     """A change the state machine does not allow: a bug, never a customer's doing."""
 
@@ -42,7 +48,7 @@ def transition(ledger: Ledger, payment_id: int, expected: str | tuple[str, ...],
         if to not in ALLOWED.get(state, ()):
             raise IllegalTransition(f"{state} -> {to} is not allowed")
     with ledger.transaction() as db:
-        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        row = db.row_to_change("SELECT state FROM payments WHERE id = ?", (payment_id,))
         if row is None or row["state"] not in expected:
             return False
         _update(db, payment_id, {"state": to, **fields})
@@ -58,7 +64,7 @@ def note(ledger: Ledger, payment_id: int, reason: str, who: str | None = None,
         raise IllegalTransition("a receipt's status changes only through claim_receipt and "
                                 "receipt_outcome")
     with ledger.transaction() as db:
-        row = db.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        row = db.row_to_change("SELECT state FROM payments WHERE id = ?", (payment_id,))
         if row is None or (only_in is not None and row["state"] not in only_in):
             return False
         if fields:
@@ -75,6 +81,7 @@ def create(ledger: Ledger, reason: str, **payment) -> tuple[str | None, list[Pay
     """
     numbers = [invoice.number for invoice in payment["invoices"]]
     with ledger.transaction() as db:
+        db.serialize(CREATE_PAYMENT_LOCK)  # no row to lock yet: one creation at a time
         holders = ledger.find(states=HOLDS_INVOICES, invoice_numbers=numbers, db=db)
         if holders:
             return None, holders
@@ -127,8 +134,8 @@ def receipt_outcome(ledger: Ledger, payment_id: int, to: str, reason: str, **fie
     if to not in RECEIPT_ALLOWED[RECEIPT_SENDING]:
         raise IllegalTransition(f"receipt {RECEIPT_SENDING} -> {to} is not allowed")
     with ledger.transaction() as db:
-        row = db.execute("SELECT state, receipt_status FROM payments WHERE id = ?",
-                         (payment_id,)).fetchone()
+        row = db.row_to_change("SELECT state, receipt_status FROM payments WHERE id = ?",
+                               (payment_id,))
         if row is None or row["receipt_status"] != RECEIPT_SENDING:
             return False
         _update(db, payment_id, {"receipt_status": to, **fields})

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import sqlite3
 import time
 
 from flask import (
@@ -21,6 +20,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from ..cayan.models import CayanUnavailable
+from ..database import DatabaseError
 from ..errors import render_error
 from . import checkout, settlement, states
 from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
@@ -70,7 +70,7 @@ def returned():
     except settlement.ReturnNotRecognised as exc:
         log.warning("payment return refused: %s", exc)
         return not_recognised()
-    except sqlite3.Error as exc:
+    except DatabaseError as exc:
         # The customer may just have been charged: never a bare "something went wrong".
         # Cayan has the sale under this reference and reconciliation will pick it up.
         log.error("PAYMENT NEEDS ATTENTION: the ledger could not record the return of payment "

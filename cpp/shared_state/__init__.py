@@ -1,8 +1,8 @@
 """State every portal process must see alike: server-side sessions, failed-login counters, and
 the locks that let one process at a time run a job (reconciliation).
 
-Kept in the ledger's database (SQLite, nothing to install) unless REDIS_URL names a Redis
-server, which several processes or machines then share. Both backends offer the same methods.
+Kept in the portal's database (cpp.database: the ledger's SQLite file, or PostgreSQL) unless
+REDIS_URL names a Redis server. Both backends offer the same methods.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app
 
+from .database_backend import DatabaseSharedState
 from .redis_backend import RedisSharedState
-from .sqlite_backend import SqliteSharedState
 
-SharedState = SqliteSharedState | RedisSharedState
+SharedState = DatabaseSharedState | RedisSharedState
 
 
 def init_app(app: Flask) -> None:
@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
     if url:
         state: SharedState = RedisSharedState(url)
     else:
-        state = SqliteSharedState(app.config["DATABASE"], timeout=app.config["DATABASE_TIMEOUT"])
+        state = DatabaseSharedState(app.extensions["database"])
     app.extensions["shared_state"] = state
 
 

@@ -1,38 +1,19 @@
-"""Sessions and login counters in the ledger's SQLite file: shared by every process on this machine."""
+"""Sessions, login counters and job locks in the portal's database (the ledger's SQLite file, or
+PostgreSQL): shared by every process that uses the same database. Tables: cpp/migrations/."""
 from __future__ import annotations
 
 import time
 
-from .. import sqlite
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS web_sessions (
-    key TEXT PRIMARY KEY,
-    data TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions(expires_at);
-CREATE TABLE IF NOT EXISTS login_attempts (
-    key TEXT PRIMARY KEY,
-    hits INTEGER NOT NULL,
-    window_start REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS job_locks (
-    name TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    until REAL NOT NULL
-);
-"""
+from ..database import Database
 
 # Expired rows are swept at most this often (seconds), by whichever request comes along.
 SWEEP_EVERY = 300
 
 
-class SqliteSharedState(sqlite.Store):
-    schema = SCHEMA
-
-    def __init__(self, path: str, timeout: float = 30.0):
-        super().__init__(path, timeout)
+class DatabaseSharedState:
+    def __init__(self, database: Database):
+        self.database = database
+        self.connect, self.transaction = database.connect, database.transaction
         self._swept_at = 0.0
 
     # -- sessions ------------------------------------------------------------------------------
@@ -68,9 +49,10 @@ class SqliteSharedState(sqlite.Store):
             return db.execute(
                 "INSERT INTO login_attempts (key, hits, window_start) VALUES (?, 1, ?)"
                 " ON CONFLICT(key) DO UPDATE SET"
-                "  hits = CASE WHEN window_start <= ? THEN 1 ELSE hits + 1 END,"
-                "  window_start = CASE WHEN window_start <= ? THEN excluded.window_start"
-                "                 ELSE window_start END"
+                "  hits = CASE WHEN login_attempts.window_start <= ? THEN 1"
+                "         ELSE login_attempts.hits + 1 END,"
+                "  window_start = CASE WHEN login_attempts.window_start <= ?"
+                "                 THEN excluded.window_start ELSE login_attempts.window_start END"
                 " RETURNING hits",
                 (key, now, now - window_seconds, now - window_seconds),
             ).fetchone()[0]
@@ -88,9 +70,9 @@ class SqliteSharedState(sqlite.Store):
         now = time.time()
         with self.transaction() as db:
             return db.execute(
-                "INSERT INTO job_locks (name, holder, until) VALUES (?, ?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
-                " WHERE job_locks.until <= ?",
+                "INSERT INTO job_locks (name, holder, held_until) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
+                " held_until = excluded.held_until WHERE job_locks.held_until <= ?",
                 (name, holder, now + seconds, now),
             ).rowcount == 1
 

@@ -1,0 +1,97 @@
+"""The database behind the ledger: SQLite ledgers written before migrations are kept, and a
+PostgreSQL database is upgraded by its command, never behind the shop's back."""
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+
+from cpp import create_app, migrate
+from cpp.payments import states
+from cpp.payments.ledger import Ledger
+
+from .conftest import BrowserLikeClient, portal_config, postgresql_schema
+from .test_concurrency import at_once
+from .test_payments import APPROVE
+from .visitor import Visitor, text_of
+
+SCHEMA_BEFORE_MIGRATIONS = Path(__file__).with_name("data") / "schema_before_migrations.sql"
+
+
+def test_a_ledger_from_before_migrations_is_upgraded_not_lost(sandbox, smtp, tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_BEFORE_MIGRATIONS.read_text())
+        db.execute("INSERT INTO payments (reference, transaction_id, customer_code, customer_name,"
+                   " amount_cents, state, created_at, updated_at) VALUES ('OLDPAY23', 'CPPOLD1',"
+                   " 'M-1000', 'Jordan Rivera', 19900, 'posted', '2025-11-01T10:00:00+00:00',"
+                   " '2025-11-01T10:00:00+00:00')")
+        db.execute("INSERT INTO payment_invoices VALUES (1, 'INV-10100', 19900, 'MAIN', NULL,"
+                   " '2025-10-01')")
+    app = create_app(portal_config(sandbox, smtp, tmp_path, DATABASE=str(path)))
+    database = app.extensions["database"]
+    assert migrate.current(database) == migrate.head()
+    old = app.extensions["ledger"].get("OLDPAY23")
+    assert old.state == states.POSTED and old.invoice_numbers == ["INV-10100"]
+    # New tables arrived, and the portal works on the upgraded file.
+    app.test_client_class = BrowserLikeClient
+    client = app.test_client()
+    assert client.post("/login", data={"account": "M-1000", "password": "demo"}).status_code == 303
+    with app.app_context():
+        from cpp.payments.reconcile import reconcile
+        assert reconcile()["skipped"] == 0  # the job lock's table exists
+    database.dispose()
+
+
+def test_a_postgresql_database_is_upgraded_by_its_command_only(sandbox, smtp, tmp_path):
+    schemas = postgresql_schema(upgraded=False)
+    url = next(schemas)
+    try:
+        app = create_app(portal_config(sandbox, smtp, tmp_path, DATABASE=url))
+        page = app.test_client().get("/login")
+        assert page.status_code == 503 and "being updated" in text_of(page.get_data(as_text=True))
+        result = app.test_cli_runner().invoke(args=["cpp", "db", "upgrade"])
+        assert result.exit_code == 0 and f"-> {migrate.head()}" in result.output, result.output
+        app.extensions["database"].dispose()
+        restarted = create_app(portal_config(sandbox, smtp, tmp_path, DATABASE=url))
+        assert restarted.test_client().get("/login").status_code == 200
+        again = restarted.test_cli_runner().invoke(args=["cpp", "db", "upgrade"])
+        assert "already at" in again.output
+        restarted.extensions["database"].dispose()
+    finally:
+        next(schemas, None)
+
+
+@pytest.mark.both_databases
+def test_two_portals_sharing_one_ledger_post_each_payment_once(make_portal, sandbox, faults,
+                                                               ledger_database):
+    """Two portal processes (or machines) on one ledger, the returns for each payment split
+    across both at the same moment: nothing lost, nothing doubled (ledger = PIMS = Cayan)."""
+    first, first_server = make_portal()
+    second, second_server = make_portal(DATABASE=first.config["DATABASE"])
+    numbers = ["INV-10231", "INV-10244", "INV-10252", "INV-10260", "INV-10266", "INV-10271"]
+    for number in numbers:
+        visitor = Visitor(first_server.url)
+        visitor.login("M-1000")
+        back = visitor.card_page(visitor.pay([number]), APPROVE)
+        other = back.replace(first_server.url, second_server.url)
+        responses = at_once(6, returns_split_across(
+            [back, other], visitor.session.cookies.get_dict()))
+        assert all(r.status_code == 200 for r in responses)
+    ledger: Ledger = first.extensions["ledger"]
+    posted = ledger.find(states=(states.POSTED,))
+    assert len(posted) == len(numbers) == len(ledger.find())
+    assert len(sandbox.pims.all_payments()) == len(numbers)
+    assert faults.calls[("pims", "ApplyPayment")] == len(numbers)
+    approved_sales = [row for p in posted for row in sandbox.cayan.by_transaction_id(
+        p.transaction_id) if row["approval_status"].startswith("APPROVED")]
+    assert len(approved_sales) == len(numbers)
+
+
+def returns_split_across(urls: list[str], cookies: dict):
+    """Each call returns to the next of `urls` in turn (thread-safe: itertools.cycle)."""
+    turns = itertools.cycle(urls)
+    return lambda: requests.get(next(turns), cookies=cookies, timeout=30)
