@@ -20,6 +20,8 @@ from .database import Database
 MIGRATIONS = Path(__file__).with_name("migrations")
 # What the releases before Alembic created with CREATE TABLE IF NOT EXISTS.
 BASELINE = "0001"
+# PostgreSQL advisory lock id held while upgrading (any constant).
+UPGRADE_LOCK = 0x43505055
 
 
 def alembic_config(connection) -> Config:
@@ -45,6 +47,8 @@ def upgrade(database: Database) -> str:
     # at once (gunicorn's workers) upgrade one after the other, the second finding it done.
     with database.engine.connect() as connection, \
             connection.execution_options(cpp_write=True).begin():
+        if database.postgresql:  # two `cpp db upgrade` at once: the second waits, then finds it done
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (UPGRADE_LOCK,))
         tables = set(inspect(connection).get_table_names())
         config = alembic_config(connection)
         if "payments" in tables and "alembic_version" not in tables:

@@ -46,6 +46,21 @@ def test_a_ledger_from_before_migrations_is_upgraded_not_lost(sandbox, smtp, tmp
     database.dispose()
 
 
+def test_a_lock_table_made_before_migrations_is_made_again(sandbox, smtp, tmp_path):
+    """A development build created job_locks by hand (column `until`): the upgrade copes."""
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_BEFORE_MIGRATIONS.read_text() + "CREATE TABLE job_locks (name TEXT"
+                         " PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL);")
+    app = create_app(portal_config(sandbox, smtp, tmp_path, DATABASE=str(path)))
+    assert migrate.current(app.extensions["database"]) == migrate.head()
+    with app.app_context():
+        from cpp.shared_state import only_one_at_a_time
+        with only_one_at_a_time("reconcile", 5) as ours:
+            assert ours
+    app.extensions["database"].dispose()
+
+
 def test_a_postgresql_database_is_upgraded_by_its_command_only(sandbox, smtp, tmp_path):
     schemas = postgresql_schema(upgraded=False)
     url = next(schemas)
