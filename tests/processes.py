@@ -61,6 +61,7 @@ class ServerProcess:
             except (requests.ConnectionError, requests.Timeout):
                 # Not listening yet, or listening (gunicorn's master) with workers still booting.
                 time.sleep(0.1)
+        self.stop()  # never leave a half-started server behind
         raise RuntimeError(f"{self.command[:3]} did not start: {self.output()[-2000:]}")
 
     def stop(self) -> None:
