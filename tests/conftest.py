@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cpp import create_app
+from cpp.payments.reconcile import stop_background
 from cpp.sandbox import SANDBOX_DEFAULTS, create_sandbox_app
 from cpp.sandbox.cayan_store import CayanStore
 from cpp.sandbox.demo_data import seed
@@ -236,7 +237,10 @@ def make_app(sandbox, smtp, tmp_path, ledger_database):
         return app
     yield make
     for app in apps:
-        app.extensions["database"].dispose()  # its pooled connections, before the schema goes
+        # Its background job first (it may be mid-pass, holding a connection), then its pooled
+        # connections, before the schema goes.
+        stop_background(app)
+        app.extensions["database"].dispose()
 
 
 @pytest.fixture

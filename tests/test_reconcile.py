@@ -157,7 +157,7 @@ def test_background_job_posts_abandoned_payments_by_itself(make_portal, sandbox,
             time.sleep(0.1)
     finally:
         reconcile_module.STAGED_QUIET_SECONDS = original
-        app.extensions["reconciler_stop"].set()
+        reconcile_module.stop_background(app)
     assert app.extensions["ledger"].find()[0].state == states.POSTED
     assert len(sandbox.pims.all_payments()) == 1
 

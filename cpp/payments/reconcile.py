@@ -124,4 +124,13 @@ def start_background(app: Flask) -> threading.Thread | None:
     thread = threading.Thread(target=run, name="cpp-reconcile", daemon=True)
     thread.start()
     app.extensions["reconciler_stop"] = stop
+    app.extensions["reconciler_thread"] = thread
     return thread
+
+
+def stop_background(app: Flask, wait: float = 10.0) -> None:
+    """Stop the background job after the pass it may be in (tests; a clean shutdown)."""
+    stop = app.extensions.get("reconciler_stop")
+    if stop is not None:
+        stop.set()
+        app.extensions["reconciler_thread"].join(timeout=wait)
