@@ -25,6 +25,9 @@ from .live import free_port
 from .test_payments import APPROVE
 from .visitor import Visitor
 
+# A killed process must lose nothing on either database the portal supports.
+pytestmark = pytest.mark.both_databases
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -63,14 +66,14 @@ class PortalProcess:
 
 
 @pytest.fixture
-def crash_env(sandbox, tmp_path, faults):
+def crash_env(sandbox, tmp_path, faults, ledger_database):
     store = MailboxStore(str(tmp_path / "mail.sqlite3"))
     controller = start_smtp(store, faults)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CPP_SECRET_KEY": "test-secret-key-not-for-production",
         "CPP_PUBLIC_URL": f"http://127.0.0.1:{free_port()}",
-        "CPP_DATABASE": str(tmp_path / "ledger.sqlite3"),
+        "CPP_DATABASE": ledger_database,
         "CPP_PIMS_URL": sandbox.pims_url,
         "CPP_PIMS_USERNAME": TEST_CREDENTIALS["SANDBOX_PIMS_USERNAME"],
         "CPP_PIMS_PASSWORD": TEST_CREDENTIALS["SANDBOX_PIMS_PASSWORD"],
@@ -87,10 +90,12 @@ def crash_env(sandbox, tmp_path, faults):
         "CPP_MAIL_DEFAULT_SENDER": "billing@shop.example",
     }
     portal = PortalProcess(env).start()
-    yield portal, Ledger(Database(env["CPP_DATABASE"])), store
+    database = Database(env["CPP_DATABASE"])
+    yield portal, Ledger(database), store
     if portal.process.poll() is None:
         portal.process.terminate()
         portal.process.wait(timeout=10)
+    database.dispose()
     controller.stop()
 
 
