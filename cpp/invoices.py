@@ -12,7 +12,7 @@ from .formatting import formatted_date, formatted_money
 from .money import to_cents
 from .pims.client import get_pims
 from .pims.models import Invoice
-from .selection import MAX_INVOICES_PER_PAYMENT
+from .selection import MAX_INVOICES_PER_PAYMENT, tick_value
 
 bp = Blueprint("invoices", __name__)
 
@@ -75,7 +75,8 @@ class InvoiceRow:
                 details.append(f"({invoice.reference_number})")
             details.append(f"Invoiced {formatted_date(invoice.date, 'medium', locale)}")
             rows.append(cls(
-                number=invoice.number, tick=f"{invoice.number}|{cents}", cents=cents,
+                number=invoice.number, tick=tick_value(invoice.number, invoice.balance_due),
+                cents=cents,
                 location=invoice.location or "",
                 due_iso=invoice.due_date.isoformat() if invoice.due_date else "",
                 due=(f"Due {formatted_date(invoice.due_date, 'medium', locale)}"

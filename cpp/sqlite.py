@@ -28,19 +28,6 @@ def open_connection(path: str, timeout: float) -> sqlite3.Connection:
     return db
 
 
-@contextmanager
-def transaction(path: str, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE: the write lock is taken up front, so check-then-write is atomic."""
-    with connect(path, timeout) as db:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-
 class Store:
     """A SQLite file with a schema of its own; subclasses set `schema` and add their queries.
 
@@ -66,7 +53,8 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE on this thread's connection (see the module's transaction())."""
+        """BEGIN IMMEDIATE on this thread's connection: the write lock is taken up front, so
+        check-then-write is atomic."""
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:

@@ -179,6 +179,20 @@ class BrowserLikeClient(FlaskClient):
 POSTGRESQL_URL = os.environ.get("CPP_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def redis_test_url(database: int) -> str:
+    """A Redis database of the test's own, emptied; skipped off CI when there is no Redis."""
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{database}"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
+    return url
+
+
 def pytest_generate_tests(metafunc) -> None:
     """A module marked `both_databases` runs every test on SQLite and on PostgreSQL."""
     if metafunc.definition.get_closest_marker("both_databases") \

@@ -3,19 +3,17 @@ shares (the ledger database, or a real Redis server), so neither simultaneous gu
 second process get past them, and one customer's lockout is nobody else's."""
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 
+from .conftest import redis_test_url
 from .live import free_port
 from .processes import production_env as portal_env
 from .processes import waitress_portal
 from .visitor import Visitor
 
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"  # a database of its own, emptied by the test
 ATTEMPTS = 50
 
 
@@ -23,13 +21,7 @@ ATTEMPTS = 50
 def two_portals(request, sandbox, smtp, tmp_path):
     settings = {}
     if request.param == "redis":
-        try:
-            redis.Redis.from_url(REDIS_TEST_URL).flushdb()
-        except redis.ConnectionError:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
-        settings["REDIS_URL"] = REDIS_TEST_URL
+        settings["REDIS_URL"] = redis_test_url(15)
     database = tmp_path / "ledger.sqlite3"
     portals = []
     for index in range(2):

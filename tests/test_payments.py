@@ -504,14 +504,20 @@ def test_an_old_return_url_replayed_later_needs_a_login(make_portal, sandbox):
     assert "/login?next=" in response.url and "INV-10244" not in text_of(response.text)
 
 
+def charged_on_a_replaced_card_page(visitor: Visitor) -> str:
+    """Pay Bill for two invoices, then for one of them (replacing the first payment), then pay
+    on the first card page anyway; returns where Cayan sends the browser back."""
+    visitor.login("M-1000")
+    old_card_page = visitor.pay(["INV-10244", "INV-10252"])
+    visitor.pay(["INV-10252"])
+    return visitor.card_page(old_card_page, APPROVE)
+
+
 def test_a_late_charge_is_never_told_nothing_was_charged(portal, visitor, sandbox, faults):
     """Paid on a replaced card page while Reporting could not confirm it: the page must not say
     "nothing was charged", nor offer to pay again; reconcile voids the charge later."""
     app, server = portal
-    visitor.login("M-1000")
-    old_card_page = visitor.pay(["INV-10244", "INV-10252"])
-    visitor.pay(["INV-10252"])
-    back = visitor.card_page(old_card_page, APPROVE)
+    back = charged_on_a_replaced_card_page(visitor)
     faults.arm(Fault("reporting", "TransactionsByTransactionId", mode="fault"))
     page = visitor.follow(back)
     text = text_of(page.text)
@@ -526,10 +532,7 @@ def test_a_late_charge_is_never_told_nothing_was_charged(portal, visitor, sandbo
 def test_a_late_charge_whose_void_fails_is_never_shown_as_paid(make_portal, sandbox, faults):
     app, server = make_portal(MAX_ATTEMPTS=1)
     visitor = Visitor(server.url)
-    visitor.login("M-1000")
-    old_card_page = visitor.pay(["INV-10244", "INV-10252"])
-    visitor.pay(["INV-10252"])
-    back = visitor.card_page(old_card_page, APPROVE)
+    back = charged_on_a_replaced_card_page(visitor)
     faults.arm(Fault("credit", "Void", mode="fault"))
     page = visitor.follow(back)
     text = text_of(page.text)

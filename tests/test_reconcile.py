@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import pytest
-import redis
 
 from cpp.payments import states
 from cpp.payments.reconcile import reconcile as reconcile_pass
 from cpp.sandbox.faults import Fault
 from cpp.shared_state import only_one_at_a_time
 
+from .conftest import redis_test_url
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import Visitor, text_of
 
@@ -189,7 +188,7 @@ def test_one_reconcile_pass_at_a_time_across_processes(make_portal, sandbox, whe
     one pass runs, another is skipped (and the command says so), whatever the shared state."""
     settings = {}
     if where == "redis":
-        settings["REDIS_URL"] = redis_or_skip()
+        settings["REDIS_URL"] = redis_test_url(14)
     app, server = make_portal(**settings)
     other_process, _ = make_portal(**settings, DATABASE=app.config["DATABASE"])
     visitor = Visitor(server.url)
@@ -206,14 +205,3 @@ def test_one_reconcile_pass_at_a_time_across_processes(make_portal, sandbox, whe
         assert reconcile_pass(force=True)["skipped"] == 0
     assert only_payment((app, server)).state == states.POSTED
     assert len(sandbox.pims.all_payments()) == 1
-
-
-def redis_or_skip() -> str:
-    url = "redis://127.0.0.1:6379/14"  # a database of its own
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
-    return url

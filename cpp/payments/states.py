@@ -46,8 +46,6 @@ NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED, REPLACED)
 # Left STAGED without a charge, but the card page may still be open somewhere (see ALLOWED):
 # watched for a late charge for LATE_CHARGE_HOURS (cpp.payments.settlement.settle_late).
 CARD_PAGE_MAY_BE_OPEN = (DECLINED, CANCELLED, EXPIRED, REPLACED)
-# A charge that is kept: the customer paid, and gets a receipt.
-CHARGE_KEPT = (APPROVED, POSTED, NEEDS_ATTENTION)
 
 # -- Its receipt ------------------------------------------------------------------------------
 
