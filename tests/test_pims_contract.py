@@ -14,7 +14,9 @@ from cpp.pims.models import (
     Allocation,
     InvalidCredentials,
     PaymentToApply,
+    PimsCredentialsRejected,
     PimsError,
+    PimsStatus,
     PimsUnavailable,
 )
 from cpp.sandbox.faults import Fault
@@ -193,3 +195,38 @@ def test_dropped_connection_after_the_work_is_unavailable_and_the_work_stays_don
     with pytest.raises(PimsUnavailable):
         pims.apply_payment(payment("REF00008", "M-1000", ("INV-10231", "289.99")))
     assert pims.get_payment("REF00008") is not None
+
+
+def test_ping_returns_the_module_version_and_the_server_time(pims, sandbox, faults):
+    status = pims.ping()
+    assert isinstance(status, PimsStatus)
+    assert status.module_version == "CPP sandbox PIMS 1.0"
+    assert status.server_time.tzinfo is not None
+    assert abs(status.server_time - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert faults.calls[("pims", "Ping")] == 1
+    assert sandbox.pims.all_payments() == []  # it reads nothing and changes nothing
+
+
+def test_ping_with_the_wrong_web_services_password_is_rejected(sandbox):
+    with pytest.raises(PimsCredentialsRejected) as raised:
+        client_for(sandbox.pims_url, password="not-the-password").ping()
+    assert raised.value.code == "NotAuthorized"
+
+
+@pytest.mark.parametrize("mode", ["fault", "http500", "malformed", "drop"])
+def test_ping_failing_is_unavailable(pims, faults, mode):
+    faults.arm(Fault("pims", "Ping", mode=mode))
+    with pytest.raises(PimsUnavailable):
+        pims.ping()
+    assert pims.ping().module_version  # one injected failure, then PIMS answers again
+
+
+def test_ping_slower_than_the_timeout_is_unavailable(sandbox, faults):
+    faults.arm(Fault("pims", "Ping", mode="hang", seconds=2))
+    with pytest.raises(PimsUnavailable):
+        client_for(sandbox.pims_url, timeout=0.5).ping()
+
+
+def test_ping_to_a_refused_connection_is_unavailable(closed_port):
+    with pytest.raises(PimsUnavailable):
+        client_for(f"http://127.0.0.1:{closed_port}/sandbox/pims").ping()

@@ -20,13 +20,16 @@ from .models import (
     InvalidCredentials,
     Invoice,
     PaymentToApply,
+    PimsCredentialsRejected,
     PimsError,
+    PimsStatus,
     PimsUnavailable,
 )
 
 WSDL = Path(__file__).with_name("pims.wsdl")
 BINDING = "{urn:cpp:pims:webservices:v1}PimsPortalBinding"
-FAULTS = {"InvalidCredentials": InvalidCredentials, "AccountDisabled": AccountDisabled}
+FAULTS = {"InvalidCredentials": InvalidCredentials, "AccountDisabled": AccountDisabled,
+          "NotAuthorized": PimsCredentialsRejected}
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,19 @@ class PimsClient:
             authorization_code=found.AuthorizationCode,
             cayan_token=found.CayanToken,
         )
+
+    def ping(self) -> PimsStatus:
+        """A health check that reads and changes nothing: PIMS answers, and accepts our
+        web-services user (PimsCredentialsRejected if not; PimsUnavailable if it cannot be
+        reached or answers nonsense)."""
+        result = self._call("Ping")
+        server_time = result.ServerTime
+        if not isinstance(server_time, dt.datetime) or not result.ModuleVersion:
+            log.warning("PIMS Ping answered something unusable")
+            raise PimsUnavailable("PIMS Ping: unusable answer")
+        if server_time.tzinfo is None:
+            server_time = server_time.replace(tzinfo=dt.UTC)
+        return PimsStatus(module_version=str(result.ModuleVersion), server_time=server_time)
 
     def _reply(self, operation: str, response):
         """zeep's handling of an answer fetched raw: a SOAP fault raised as a domain error."""

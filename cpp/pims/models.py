@@ -62,6 +62,13 @@ class PaymentToApply:
     cayan_token: str | None
 
 
+@dataclass(frozen=True)
+class PimsStatus:
+    """PIMS's answer to Ping: it is up, and it accepted the portal's web-services user."""
+    module_version: str
+    server_time: dt.datetime
+
+
 class PimsError(Exception):
     """PIMS answered with a fault. `code` is the contract's FaultCode; `message` is safe to log."""
 
@@ -77,6 +84,12 @@ class InvalidCredentials(PimsError):
 
 class AccountDisabled(PimsError):
     pass
+
+
+class PimsCredentialsRejected(PimsError):
+    """PIMS refused the portal's own web-services user (PIMS_USERNAME / PIMS_PASSWORD): the
+    `NotAuthorized` fault. A configuration problem, never the customer's; not to be confused
+    with InvalidCredentials, a customer's wrong portal password."""
 
 
 class PimsUnavailable(Exception):

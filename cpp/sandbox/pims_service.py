@@ -17,6 +17,7 @@ NS = "urn:cpp:pims:webservices:v1"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 E = ElementMaker(namespace=NS, nsmap={None: NS})
 SCHEMA = schema_from_wsdl(WSDL)
+MODULE_VERSION = "CPP sandbox PIMS 1.0"
 
 bp = Blueprint("sandbox_pims", __name__)
 
@@ -32,6 +33,7 @@ def endpoint():
         "GetOpenInvoices": get_open_invoices,
         "ApplyPayment": apply_payment,
         "GetPayment": get_payment,
+        "Ping": ping,
     }
     return dispatch("pims", NS, SCHEMA, {name: authenticated(h) for name, h in handlers.items()})
 
@@ -133,3 +135,10 @@ def get_payment(operation):
             found.append(E(name, payment[column]))
     found.append(E.PaidAt(payment["paid_at"]))
     return E.GetPaymentResponse(found)
+
+
+def ping(operation):
+    """The health check: touches no data, so it needs nothing from the store."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return E.PingResponse(E.ModuleVersion(MODULE_VERSION),
+                          E.ServerTime(now.isoformat().replace("+00:00", "Z")))
