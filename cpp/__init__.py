@@ -5,7 +5,7 @@ import os
 
 from flask import Flask
 
-from . import invoices, shared_state
+from . import invoices, shared_state, shop_settings, staff
 from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
@@ -59,9 +59,11 @@ def register_extensions(app: Flask) -> None:
     cayan_client.init_app(app)
     ledger.init_app(app)  # the database, which shared_state may use
     shared_state.init_app(app)
+    shop_settings.init_app(app)  # settings edited on the staff dashboard, over the file's
 
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(invoices.bp)
     app.register_blueprint(payment_routes.bp)
+    staff.init_app(app)

@@ -54,7 +54,7 @@ def sandbox_all(host: str, port: int, data_dir: str) -> None:
     serve_sandbox(("pims", "cayan"), host, port, data_dir)
 
 
-cpp_cli = AppGroup("cpp", help="Shop staff tools: payments and reconciliation.")
+cpp_cli = AppGroup("cpp", help="Shop staff tools: payments, reconciliation, staff accounts, checks.")
 
 
 @cpp_cli.command("reconcile")
@@ -157,6 +157,131 @@ def db_upgrade_command() -> None:
     after = migrate.upgrade(database)
     click.echo(f"Database schema: {before or 'empty'} -> {after}"
                if before != after else f"Database schema already at {after}.")
+
+
+@cpp_cli.command("check")
+def check_command() -> None:
+    """Check PIMS, Cayan and the mail server with the configured credentials (installation day)."""
+    from .staff.health import run_checks
+
+    checks = run_checks()
+    for check in checks:
+        click.echo(f"{'OK  ' if check.ok else 'FAIL'} {check.name:12} {check.milliseconds:>6} ms  "
+                   f"{check.detail}")
+    failed = [check.name for check in checks if not check.ok]
+    if failed:
+        raise click.ClickException("Not working: " + ", ".join(failed) + ".")
+
+
+@cpp_cli.group("staff")
+def staff_group() -> None:
+    """Staff accounts for the dashboard at /staff."""
+
+
+def account_command(action):
+    """Run an account change, turning a refusal into a plain message and exit status 1."""
+    from .staff.accounts import AccountError
+
+    try:
+        return action()
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@staff_group.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "staff"]), default="staff", show_default=True)
+@click.password_option("--password", help="asked for twice when not given")
+def staff_add(email: str, role: str, password: str) -> None:
+    """Add a person who can sign in to the dashboard."""
+    from .staff import accounts, activity
+
+    account = account_command(lambda: accounts.add(email, password, role))
+    activity.record("added staff", f"{account.email} as {role}", who="command line")
+    click.echo(f"{account.email} can now sign in at /staff as {role}."
+               + (" Two-factor is set up at the first sign-in." if role == "owner" else ""))
+
+
+@staff_group.command("list")
+def staff_list() -> None:
+    """Everyone with a dashboard account."""
+    from .staff import accounts
+
+    people = accounts.all_accounts()
+    if not people:
+        click.echo("No staff accounts yet: flask --app app cpp staff add EMAIL --role owner")
+    for person in people:
+        click.echo(f"{person.email:40} {person.role:6} "
+                   f"{'2FA on ' if person.two_factor else '2FA off'} "
+                   f"{'DISABLED' if person.disabled else 'active':8} "
+                   f"last sign-in {person.last_sign_in_at or 'never'}")
+
+
+@staff_group.command("disable")
+@click.argument("email")
+def staff_disable(email: str) -> None:
+    """Stop an account from signing in (its open sessions end at their next page)."""
+    from .staff import accounts, activity
+
+    account_command(lambda: accounts.set_disabled(email, True))
+    activity.record("disabled staff", email, who="command line")
+    click.echo(f"{email} is disabled.")
+
+
+@staff_group.command("enable")
+@click.argument("email")
+def staff_enable(email: str) -> None:
+    """Let a disabled account sign in again."""
+    from .staff import accounts, activity
+
+    account_command(lambda: accounts.set_disabled(email, False))
+    activity.record("enabled staff", email, who="command line")
+    click.echo(f"{email} is enabled.")
+
+
+@staff_group.command("reset-password")
+@click.argument("email")
+@click.password_option("--password", help="asked for twice when not given")
+def staff_reset_password(email: str, password: str) -> None:
+    """Give an account a new password."""
+    from .staff import accounts, activity
+
+    account_command(lambda: accounts.set_password(email, password))
+    activity.record("reset password", email, who="command line")
+    click.echo(f"{email} has a new password.")
+
+
+@staff_group.command("reset-2fa")
+@click.argument("email")
+def staff_reset_two_factor(email: str) -> None:
+    """Forget an account's authenticator (a lost phone); it sets one up at the next sign-in."""
+    from .staff import accounts, activity
+
+    account_command(lambda: accounts.reset_two_factor(email))
+    activity.record("reset two-factor", email, who="command line")
+    click.echo(f"{email}'s two-factor is reset.")
+
+
+@staff_group.command("allow-ip")
+@click.argument("address")
+def staff_allow_ip(address: str) -> None:
+    """Add an address (or range) to the dashboard's allowlist: the way back in after a lock-out."""
+    from . import shop_settings
+    from .proxy import parse_networks
+    from .staff import activity
+
+    try:
+        parse_networks([address])
+    except ValueError:
+        raise click.ClickException(f"{address} is not an address or range.") from None
+    allowed = list(current_app.config.get("STAFF_ALLOWED_IPS") or [])
+    if not allowed:
+        click.echo("The dashboard is open to any address already; nothing to do.")
+        return
+    if address not in allowed:
+        shop_settings.save({"STAFF_ALLOWED_IPS": [*allowed, address]}, "command line")
+        activity.record("changed settings", f"STAFF_ALLOWED_IPS + {address}", who="command line")
+    click.echo(f"{address} may open the dashboard.")
 
 
 def register_commands(app: Flask) -> None:

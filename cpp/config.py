@@ -84,6 +84,11 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "EMBED_ALLOWED_ORIGINS": [],
+    # The staff dashboard (/staff): its own session, who may open it, who hears of trouble.
+    "STAFF_SESSION_IDLE_MINUTES": 30,
+    "STAFF_SESSION_MAX_HOURS": 12,
+    "STAFF_ALLOWED_IPS": [],  # addresses and CIDR ranges; empty = any address
+    "STAFF_ALERT_EMAILS": [],  # told once when a payment needs attention
     "DATABASE_TIMEOUT": 10.0,
     "LOG_LEVEL": "INFO",
     "DEMO_MODE": None,  # computed; setting it True by hand is refused outside tests
@@ -95,6 +100,10 @@ INTERNAL_KEYS = ("DEMO_MODE", "MAIL_SUPPRESS_SEND", "SESSION_COOKIE_HTTPONLY",
 
 # Keys whose environment value must be turned into a number.
 NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT", "DATABASE_TIMEOUT")
+
+# Keys holding lists, which an environment variable may give as "a, b".
+LIST_KEYS = ("EMBED_ALLOWED_ORIGINS", "STAFF_ALLOWED_IPS", "STAFF_ALERT_EMAILS")
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot run a portal; the message names the key to fix."""
@@ -111,6 +120,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     for key in NUMERIC_KEYS:
         app.config[key] = float(app.config[key])
     app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"] or 0)
+    for key in LIST_KEYS:  # "a, b" or "a b" from an environment variable: a list
+        if isinstance(app.config[key], str):
+            app.config[key] = app.config[key].replace(",", " ").split()
     if not app.config["DATABASE"]:
         app.config["DATABASE"] = os.path.join(app.instance_path, "cpp.sqlite3")
     decide_mode(app)
@@ -151,11 +163,11 @@ def check_limits_and_proxies(app: Flask) -> None:
             parse_limit(app.config[key])
         except ValueError:
             raise ConfigError(f"{key} must read like '5 per 15 minutes': {app.config[key]!r}") from None
-    try:
-        parse_networks(app.config["TRUSTED_PROXY_ADDRESSES"])
-    except ValueError as exc:
-        raise ConfigError(f"TRUSTED_PROXY_ADDRESSES has something that is not an address: {exc}") \
-            from None
+    for key in ("TRUSTED_PROXY_ADDRESSES", "STAFF_ALLOWED_IPS"):
+        try:
+            parse_networks(app.config[key])
+        except ValueError as exc:
+            raise ConfigError(f"{key} has something that is not an address: {exc}") from None
 
 
 def check_config(app: Flask) -> None:

@@ -173,6 +173,10 @@ class Ledger:
             return db.execute("SELECT * FROM payment_events WHERE payment_id = ? ORDER BY id",
                               (payment_id,)).fetchall()
 
+    def load_rows(self, db, rows: list[Row]) -> list[Payment]:
+        """Payments from rows of `SELECT * FROM payments` read on connection `db`."""
+        return [self._load(db, row) for row in rows]
+
     @staticmethod
     def _load(db, row: Row) -> Payment:
         invoices = tuple(

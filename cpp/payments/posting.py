@@ -16,7 +16,7 @@ from ..cayan.client import get_cayan
 from ..cayan.models import CayanError, CayanUnavailable
 from ..pims.client import get_pims
 from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
-from . import record, states
+from . import alerts, record, states
 from .ledger import Payment, get_ledger, utcnow
 from .retry import next_attempt
 
@@ -144,7 +144,9 @@ def needs_attention(payment: Payment, decision: states.Decision) -> None:
     else:
         record.transition(ledger, payment.id, payment.state, states.NEEDS_ATTENTION,
                           decision.why, failure_reason=decision.failure_reason)
-    log_for_staff(ledger.get(payment.reference))
+    payment = ledger.get(payment.reference)
+    log_for_staff(payment)
+    alerts.alert_staff_once(payment)
 
 
 def log_for_staff(payment: Payment) -> None:

@@ -53,6 +53,8 @@ def build_receipt(payment: Payment) -> mailer.EncodedMessage:
                "location_name": lambda code: shop.location(code).name,
                "locations": [shop.location(code) for code in dict.fromkeys(codes)],
                "logo_url": email_logo_url(),
+               # The first location's footer (Manage Settings > per-location email settings).
+               "footer": location_settings(codes[0] if codes else None).get("receipt_footer"),
                "receipt_url": portal_url("payments.receipt", reference=payment.reference)}
     subject = render_template("receipts/subject.txt", **context).strip()
     return mailer.EncodedMessage(
@@ -65,14 +67,16 @@ def build_receipt(payment: Payment) -> mailer.EncodedMessage:
     )
 
 
-def send_receipt(payment: Payment, retry: bool = False) -> bool:
+def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False) -> bool:
     """Send the receipt of a posted payment once. Returns True if it went out now.
 
     `retry` (the reconcile job) also takes receipts that failed before, or whose sender died
-    mid-send ('sending' for long).
+    mid-send ('sending' for long); `by_staff` (Resend on the dashboard) also those that failed
+    MAX_ATTEMPTS times.
     """
     ledger = get_ledger()
-    expected = states.RECEIPT_TO_SEND if retry else (states.RECEIPT_NONE,)
+    expected = (states.RECEIPT_STAFF_MAY_SEND if by_staff else
+                states.RECEIPT_TO_SEND if retry else (states.RECEIPT_NONE,))
     if not record.claim_receipt(ledger, payment.id, expected):
         return False
     if not payment.customer_email:

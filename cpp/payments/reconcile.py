@@ -6,6 +6,7 @@ by a background thread in the portal. It only ever does what a customer's return
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 from collections import Counter
@@ -13,7 +14,7 @@ from collections import Counter
 from flask import Flask, current_app
 
 from ..shared_state import only_one_at_a_time
-from . import settlement, states
+from . import alerts, settlement, states
 from .ledger import get_ledger, utcnow
 from .receipts import send_receipt
 
@@ -48,6 +49,9 @@ def reconcile(force: bool = False) -> Counter:
 def reconcile_pass(force: bool) -> Counter:
     """One payment's failure (a bug, bad data from PIMS, a database hiccup) is logged and counted
     under "errors", and the pass carries on: it never holds up everyone else's payments."""
+    from .. import shop_settings
+
+    shop_settings.refresh(current_app._get_current_object())  # the shop's name for receipts
     ledger = get_ledger()
     now = utcnow()
     outcome: Counter = Counter()
@@ -96,10 +100,39 @@ def reconcile_pass(force: bool) -> Counter:
         if waiting and (force or due) or stuck:
             sent = attempt(payment, lambda p=payment: send_receipt(p, retry=True))
             outcome["receipts sent" if sent else "receipts failed"] += 1
+    alerted = attempt_alerts(attempt)
+    if alerted:
+        outcome["staff alerts sent"] = alerted
     for state, count in ledger.count_by_state().items():
         outcome[f"now {state}"] = count
     log.info("reconcile: %s", dict(outcome))
+    record_run(outcome)
     return outcome
+
+
+def attempt_alerts(attempt) -> int:
+    """Alerts that could not be sent when their payment entered needs_attention."""
+    sent = 0
+    for payment in alerts.not_yet_alerted():
+        sent += bool(attempt(payment, lambda p=payment: alerts.alert_staff_once(p)))
+    return sent
+
+
+def record_run(outcome: Counter) -> None:
+    """The staff health page shows when the last pass ran and what it did."""
+    with get_ledger().transaction() as db:
+        db.execute("INSERT INTO job_runs (name, finished_at, outcome) VALUES (?, ?, ?)"
+                   " ON CONFLICT(name) DO UPDATE SET finished_at = excluded.finished_at,"
+                   " outcome = excluded.outcome",
+                   ("reconcile", utcnow().isoformat(), json.dumps(dict(outcome))))
+
+
+def last_run() -> tuple[dt.datetime, dict] | None:
+    with get_ledger().connect() as db:
+        row = db.execute("SELECT finished_at, outcome FROM job_runs WHERE name = ?",
+                         ("reconcile",)).fetchone()
+    return (dt.datetime.fromisoformat(row["finished_at"]), json.loads(row["outcome"])) \
+        if row else None
 
 
 def new_payment_grace() -> dt.timedelta:

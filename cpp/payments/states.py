@@ -26,6 +26,7 @@ POSTED = "posted"              # applied in PIMS: done
 MISMATCH = "mismatch"          # charged but not to be kept (wrong amount, or late): voiding
 VOIDED = "voided"              # that charge was voided
 NEEDS_ATTENTION = "needs_attention"  # retries exhausted, or PIMS refused: shop staff must look
+RESOLVED = "resolved"          # staff settled it by hand (in PIMS, or Cayan's Virtual Terminal)
 
 ALLOWED: dict[str, frozenset[str]] = {
     NEW: frozenset({STAGED, STAGE_FAILED, EXPIRED}),
@@ -38,7 +39,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     REPLACED: frozenset({MISMATCH}),
     APPROVED: frozenset({POSTED, NEEDS_ATTENTION}),
     MISMATCH: frozenset({VOIDED, NEEDS_ATTENTION}),
-    NEEDS_ATTENTION: frozenset({POSTED, VOIDED}),
+    NEEDS_ATTENTION: frozenset({POSTED, VOIDED, RESOLVED}),
 }
 # A payment in one of these holds its invoices: no second payment may include them.
 HOLDS_INVOICES = (NEW, STAGED, APPROVED, MISMATCH, NEEDS_ATTENTION)
@@ -59,11 +60,14 @@ RECEIPT_NO_EMAIL = "no_email"  # no usable address on file: nothing to send
 RECEIPT_ALLOWED: dict[str, frozenset[str]] = {
     RECEIPT_NONE: frozenset({RECEIPT_SENDING}),
     RECEIPT_UNSENT: frozenset({RECEIPT_SENDING}),
+    # Only staff (Resend on the dashboard) try a receipt again after MAX_ATTEMPTS failures.
+    RECEIPT_FAILED: frozenset({RECEIPT_SENDING}),
     # A sender that died mid-send leaves "sending": reconcile claims it again after a while.
     RECEIPT_SENDING: frozenset({RECEIPT_SENDING, RECEIPT_SENT, RECEIPT_UNSENT, RECEIPT_FAILED,
                                 RECEIPT_NO_EMAIL}),
 }
 RECEIPT_TO_SEND = (RECEIPT_NONE, RECEIPT_UNSENT, RECEIPT_SENDING)
+RECEIPT_STAFF_MAY_SEND = (RECEIPT_NONE, RECEIPT_UNSENT, RECEIPT_FAILED)
 
 # Columns a transition (or a note) may set besides the state.
 UPDATABLE = frozenset({

@@ -18,6 +18,20 @@ class QuietRequestHandler(WSGIRequestHandler):
         return "CPP"
 
 
+DEMO_OWNER_EMAIL = "owner@demo.example"
+DEMO_OWNER_PASSWORD = "demo-owner-not-a-secret"
+
+
+def ensure_demo_owner(app) -> str:
+    """The demo's dashboard owner, made once (the demo is the only place with a known login)."""
+    from ..staff import accounts
+
+    with app.app_context():
+        if accounts.get(DEMO_OWNER_EMAIL) is None:
+            accounts.add(DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD, "owner")
+    return DEMO_OWNER_EMAIL
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python app.py", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -38,7 +52,10 @@ def run(argv: list[str]) -> int:
         print(f"Open {url}/ and log in with one of these accounts (password: {DEMO_PASSWORD}):")
         for code, what in DEMO_LOGINS:
             print(f"  {code:8}  {what}")
-        print(f"Test cards are listed in README.md. Sent receipts: {url}/sandbox/mail\n")
+        print(f"Test cards are listed in README.md. Sent receipts: {url}/sandbox/mail")
+        email = ensure_demo_owner(app)
+        print(f"Shop staff dashboard: {url}/staff/ as {email} (password: {DEMO_OWNER_PASSWORD};"
+              " two-factor is off in the demo only)\n")
     else:
         print(f"Customer Payment Portal on {url} (development server; see README for production)")
         if not is_loopback(args.host):

@@ -1,0 +1,99 @@
+"""The staff dashboard's forms. Their CSRF token is the staff session's, checked for every POST
+by cpp.staff.access.guard, so Flask-WTF's own (customer-session) token is off here."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+
+from .accounts import ROLES
+
+
+class StaffForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+
+class SignInForm(StaffForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Length(max=254)],
+                       render_kw={"autocomplete": "username", "spellcheck": "false"})
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."),
+                                                     Length(max=200)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class CodeForm(StaffForm):
+    code = StringField("6-digit code from your authenticator app",
+                       validators=[DataRequired("Enter the code from your app."),
+                                   Regexp(r"^\s*\d{3}\s?\d{3}\s*$",
+                                          message="The code is 6 digits.")],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                  "spellcheck": "false"})
+
+
+class NewPasswordForm(StaffForm):
+    password = PasswordField("New password", validators=[DataRequired("Enter a password."),
+                                                         Length(max=200)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("New password again",
+                            validators=[EqualTo("password", "The two passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+
+
+class AddStaffForm(NewPasswordForm):
+    email = EmailField("Email", validators=[DataRequired("Enter their email address."),
+                                            Email("That is not an email address."),
+                                            Length(max=254)])
+    role = SelectField("Role", choices=[(role, role.title()) for role in ROLES])
+
+
+class ResolveForm(StaffForm):
+    note = TextAreaField("What was done in PIMS", validators=[
+        DataRequired("Say what was done, for whoever looks next."), Length(max=500)])
+    confirm = BooleanField("I have checked PIMS: this payment is dealt with.",
+                           validators=[DataRequired("Tick to confirm.")])
+
+
+class ResendForm(StaffForm):
+    to = EmailField("Send to", validators=[Optional(), Email("That is not an email address."),
+                                           Length(max=254)])
+
+
+class ShopForm(StaffForm):
+    shop_name = StringField("Shop name", validators=[DataRequired("Give the shop's name."),
+                                                     Length(max=80)])
+    shop_phone = StringField("Support phone", validators=[Optional(), Length(max=40)])
+    shop_email = EmailField("Support email", validators=[
+        Optional(), Email("That is not an email address."), Length(max=254)])
+    allowed_ips = TextAreaField(
+        "Addresses allowed to open the dashboard",
+        description="One address or range per line, like 203.0.113.7 or 192.168.1.0/24. "
+                    "Empty: any address.", validators=[Length(max=4000)])
+    embed_origins = TextAreaField(
+        "Websites allowed to show the portal in a frame",
+        description="One per line, like https://www.yourshop.com. Empty: none.",
+        validators=[Length(max=4000)])
+    confirm_lockout = BooleanField("Yes, save it even though it shuts out the address I am "
+                                   "using now")
+
+
+class LogoForm(StaffForm):
+    logo = FileField("Logo (PNG, JPEG or WebP, at most 512 KB)")
+
+
+class LocationEmailForm(StaffForm):
+    mail_sender_name = StringField("Sender name", validators=[Length(max=80)])
+    mail_sender = EmailField("Sender address", validators=[
+        Optional(), Email("That is not an email address."), Length(max=254)])
+    mail_reply_to = EmailField("Reply-to address", validators=[
+        Optional(), Email("That is not an email address."), Length(max=254)])
+    receipt_footer = TextAreaField("Receipt footer", validators=[Length(max=1000)])

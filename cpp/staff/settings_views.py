@@ -1,0 +1,183 @@
+"""Manage Settings (owners): the shop's name, logo and contacts, who may open the dashboard
+(STAFF_ALLOWED_IPS), where the portal may be embedded, per-location email settings with a test
+receipt, and the PIMS and Cayan connection details, shown but never editable here."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+
+from .. import mailer, shop_settings
+from ..payments.ledger import Payment, PaymentInvoice, utcnow
+from ..payments.receipts import build_receipt
+from ..proxy import parse_networks
+from . import access, activity, logo
+from .access import owner_only
+from .blueprint import bp
+from .forms import LocationEmailForm, LogoForm, ShopForm
+
+
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+def origin_problem(origins: list[str]) -> str | None:
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") \
+                or parts.query or any(ch in origin for ch in " ;'\""):
+            return f"{origin} is not a web address like https://www.yourshop.com"
+    return None
+
+
+def connection_details() -> list[tuple[str, str, str]]:
+    """(what, value shown, where it comes from) for PIMS and Cayan: never a secret in full."""
+    config = current_app.config
+
+    def source(key: str) -> str:
+        if config["DEMO_MODE"]:
+            return "built-in sandbox (demo)"
+        return "environment (CPP_" + key + ")" if os.environ.get("CPP_" + key) else "config file"
+
+    key = config.get("CAYAN_MERCHANT_KEY") or ""
+    return [
+        ("Cayan merchant name", config.get("CAYAN_MERCHANT_NAME") or "not set",
+         source("CAYAN_MERCHANT_NAME")),
+        ("Cayan site ID", config.get("CAYAN_MERCHANT_SITE_ID") or "not set",
+         source("CAYAN_MERCHANT_SITE_ID")),
+        ("Cayan key", ("•••••-" + key[-5:]) if len(key) > 5 else ("set" if key else "not set"),
+         source("CAYAN_MERCHANT_KEY")),
+        ("PIMS address", config.get("PIMS_URL") or "not set", source("PIMS_URL")),
+        ("PIMS user name", config.get("PIMS_USERNAME") or "not set", source("PIMS_USERNAME")),
+    ]
+
+
+def known_locations() -> list[str]:
+    return sorted(current_app.config["LOCATIONS"])
+
+
+def render(shop_form=None, status: int = 200, lockout_warning: bool = False):
+    config = current_app.config
+    shop_form = shop_form or ShopForm(data={
+        "shop_name": config["SHOP_NAME"], "shop_phone": config.get("SHOP_PHONE") or "",
+        "shop_email": config.get("SHOP_EMAIL") or "",
+        "allowed_ips": "\n".join(config.get("STAFF_ALLOWED_IPS") or []),
+        "embed_origins": "\n".join(config.get("EMBED_ALLOWED_ORIGINS") or [])})
+    location_forms = {code: LocationEmailForm(prefix=code, data=config["LOCATIONS"][code])
+                      for code in known_locations()}
+    return render_template("staff/settings.html", shop_form=shop_form, logo_form=LogoForm(),
+                           location_forms=location_forms, connections=connection_details(),
+                           history=shop_settings.history(20), lockout_warning=lockout_warning,
+                           your_address=request.remote_addr,
+                           public_url=config["PUBLIC_URL"].rstrip("/")), status
+
+
+@bp.get("/settings")
+@owner_only
+def settings():
+    return render()
+
+
+@bp.post("/settings")
+@owner_only
+def save_settings():
+    form = ShopForm()
+    if not form.validate_on_submit():
+        return render(form, 400)
+    allowed, origins = lines(form.allowed_ips.data), lines(form.embed_origins.data)
+    try:
+        networks = parse_networks(allowed)
+    except ValueError as exc:
+        form.allowed_ips.errors = [f"Not an address or range: {exc}"]
+        return render(form, 400)
+    problem = origin_problem(origins)
+    if problem:
+        form.embed_origins.errors = [problem]
+        return render(form, 400)
+    if networks and not access.address_allowed(request.remote_addr, networks) \
+            and not form.confirm_lockout.data:
+        return render(form, 409, lockout_warning=True)
+    changed = shop_settings.save({
+        "SHOP_NAME": form.shop_name.data.strip(),
+        "SHOP_PHONE": form.shop_phone.data.strip() or None,
+        "SHOP_EMAIL": form.shop_email.data.strip() or None,
+        "STAFF_ALLOWED_IPS": allowed, "EMBED_ALLOWED_ORIGINS": origins}, g.staff.email)
+    if changed:
+        activity.record("changed settings", ", ".join(changed), who=g.staff.email)
+    flash("Saved. Every page shows the new settings now." if changed else "Nothing changed.",
+          "success")
+    return redirect(url_for("staff.settings"), 303)
+
+
+@bp.post("/settings/logo")
+@owner_only
+def upload_logo():
+    form = LogoForm()
+    if request.form.get("remove"):
+        shop_settings.save({"SHOP_LOGO": None}, g.staff.email)
+        activity.record("changed settings", "SHOP_LOGO removed", who=g.staff.email)
+        flash("The logo is removed.", "success")
+        return redirect(url_for("staff.settings"), 303)
+    upload = form.logo.data
+    try:
+        png = logo.checked_png(upload.read(logo.MAX_BYTES + 1) if upload else b"")
+    except logo.LogoRefused as exc:
+        activity.record("logo refused", str(exc), who=g.staff.email)
+        flash(str(exc), "error")
+        return redirect(url_for("staff.settings"), 303)
+    shop_settings.save({"SHOP_LOGO": logo.store(png)}, g.staff.email)
+    activity.record("changed settings", "SHOP_LOGO uploaded", who=g.staff.email)
+    flash("The new logo is in place.", "success")
+    return redirect(url_for("staff.settings"), 303)
+
+
+@bp.post("/settings/locations/<code>")
+@owner_only
+def save_location(code: str):
+    if code not in current_app.config["LOCATIONS"]:
+        flash("No such location.", "error")
+        return redirect(url_for("staff.settings"), 303)
+    form = LocationEmailForm(prefix=code)
+    if not form.validate_on_submit():
+        flash(" ".join(m for errors in form.errors.values() for m in errors), "error")
+        return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
+    values = {field: (getattr(form, field).data or "").strip() or None
+              for field in shop_settings.LOCATION_EMAIL_FIELDS}
+    key = shop_settings.LOCATION_EMAIL_PREFIX + code
+    if shop_settings.save({key: values}, g.staff.email):
+        activity.record("changed settings", f"email settings of {code}", who=g.staff.email)
+    if request.form.get("send_test"):
+        return send_test_receipt(code)
+    flash(f"Email settings for {code} saved.", "success")
+    return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
+
+
+def send_test_receipt(code: str):
+    """A receipt of a made-up payment at this location, to the staff member's own address."""
+    now = utcnow()
+    sample = Payment(
+        id=0, reference="TEST0000", transaction_id="TEST", customer_code="TEST",
+        customer_name="Test Customer", customer_email=g.staff.email, amount=Decimal("1.00"),
+        state="posted", transport_key=None, validation_key=None, cayan_token="TEST",  # noqa: S106 - a made-up receipt
+        authorization_code="TEST", card_type="Visa", card_last4="0000",
+        approved_amount=Decimal("1.00"), pims_payment_id=None, failure_reason=None,
+        receipt_status="none", receipt_attempts=0, receipt_next_at=None, attempts=0,
+        next_attempt_at=None, lease_until=None, created_at=now, updated_at=now,
+        approved_at=now, posted_at=now,
+        invoices=(PaymentInvoice("TEST-1", Decimal("1.00"), code, "Test receipt: not a real "
+                                 "payment", dt.date.today()),))
+    message = build_receipt(sample)
+    message.subject = "[TEST] " + message.subject
+    try:
+        mailer.send(message)
+    except Exception as exc:  # noqa: BLE001 - told to the owner in plain words
+        from .health import plain_reason
+
+        flash(f"The test receipt could not be sent: {plain_reason(exc)}.", "error")
+    else:
+        activity.record("sent test receipt", f"{code} to {g.staff.email}", who=g.staff.email)
+        flash(f"Test receipt sent to {g.staff.email}.", "success")
+    return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
