@@ -132,6 +132,18 @@ MAX_CONTENT_LENGTH = 65536
 # Sites allowed to show the portal in a frame (your own website), e.g.
 # ["https://www.yourshop.com"]. Empty: nobody may frame it.
 EMBED_ALLOWED_ORIGINS = []
+
+# --- The staff dashboard (/staff) -----------------------------------------------------------
+# Make the first owner with: flask --app app cpp staff add you@yourshop.com --role owner
+# A staff session ends after this many idle minutes, and after this many hours in any case.
+STAFF_SESSION_IDLE_MINUTES = 30
+STAFF_SESSION_MAX_HOURS = 12
+# Addresses and ranges that may open the dashboard, e.g. ["192.168.1.0/24", "203.0.113.7"].
+# Empty: any address. Owners can change it under Manage Settings; if you lock yourself out,
+# run: flask --app app cpp staff allow-ip YOUR.ADDRESS
+STAFF_ALLOWED_IPS = []
+# Who gets an email (once per payment) when a payment needs attention.
+STAFF_ALERT_EMAILS = []  # e.g. ["owner@yourshop.com"]
 # Seconds a write to the DATABASE waits for another process's write before giving up.
 DATABASE_TIMEOUT = 10.0
 # Log level for the portal's own logs ("cpp" and the "cpp.audit" trail).

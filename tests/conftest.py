@@ -21,7 +21,7 @@ from cpp.sandbox.faults import FaultInjector
 from cpp.sandbox.mailbox import MailboxStore, start_smtp
 from cpp.sandbox.pims_store import PimsStore
 
-from .chromium import browser  # noqa: F401 - the session's Chromium, for any test module
+from .chromium import axe, browser  # noqa: F401 - the session's Chromium and axe-core, for any test module
 from .live import LiveServer, free_port
 from .visitor import Visitor
 

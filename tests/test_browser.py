@@ -4,10 +4,8 @@ viewport: what customers do, with the mouse and with the keyboard alone, checked
 Screenshots of every step go to artifacts/screenshots/<viewport>/ for review."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,25 +16,9 @@ from .chromium import skip_without_chromium
 pytestmark = skip_without_chromium()
 
 ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 APPROVE, DECLINE = "4012000033330026", "4000300011112220"
-
-
-@pytest.fixture(scope="session")
-def axe() -> Path:
-    """axe-core from package.json; fetched with `npm ci` when the checkout has not got it yet."""
-    if not AXE.exists() and shutil.which("npm"):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=ROOT,
-                       timeout=300, check=False)
-    if not AXE.exists():
-        message = ("axe-core is missing for the accessibility checks: run `npm ci` in the "
-                   "portal's folder (needs Node.js and npm)")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return AXE
 
 
 class Customer:

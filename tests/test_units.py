@@ -102,13 +102,16 @@ def test_the_machines_are_closed():
     for source, targets in states.ALLOWED.items():
         assert source in payment_states and targets <= payment_states
     terminal = payment_states - set(states.ALLOWED)
-    assert terminal == {states.STAGE_FAILED, states.POSTED, states.VOIDED}
+    assert terminal == {states.STAGE_FAILED, states.POSTED, states.VOIDED, states.RESOLVED}
     assert set(states.HOLDS_INVOICES).isdisjoint(states.NOTHING_CHARGED)
     receipt_states = {value for name, value in vars(states).items() if name.startswith("RECEIPT_")
                       and isinstance(value, str)}
     for source, targets in states.RECEIPT_ALLOWED.items():
         assert source in receipt_states and targets <= receipt_states
     assert set(states.RECEIPT_TO_SEND) <= set(states.RECEIPT_ALLOWED)
+    assert set(states.RECEIPT_STAFF_MAY_SEND) <= set(states.RECEIPT_ALLOWED)
+    # Only staff bring a receipt back from failed (reconcile's list leaves it alone).
+    assert states.RECEIPT_FAILED not in states.RECEIPT_TO_SEND
 
 
 def test_ticks_round_trip_and_refuse_anything_else():

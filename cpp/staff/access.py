@@ -10,6 +10,7 @@ from flask import current_app, g, redirect, render_template, request, url_for
 
 from ..csrf import posted_from_this_portal
 from ..proxy import address_in, client_address_is_known, parse_networks
+from ..shared_state import get_shared_state
 from . import accounts, activity
 from . import session as staff_session
 
@@ -38,12 +39,22 @@ def address_allowed(address: str | None, networks=None) -> bool:
     return address_in(address or "", networks)
 
 
+# The logo upload may be bigger than any other form (MAX_CONTENT_LENGTH); cpp.staff.logo
+# refuses anything over 512 KB with its own message, this only stops a flood.
+LOGO_REQUEST_LIMIT = 1024 * 1024
+
+
 def guard():
     """The staff blueprint's before_request: None lets the request through."""
+    if request.endpoint == "staff.upload_logo":
+        request.max_content_length = LOGO_REQUEST_LIMIT
     if not address_allowed(request.remote_addr):
         audit.warning("staff page %s refused: address %s is not in STAFF_ALLOWED_IPS",
                       request.path, request.remote_addr)
-        activity.record("refused address", request.path)
+        # On the Activity page once per address per 10 minutes (a scanner could flood it).
+        if get_shared_state().count_attempt("staff-refused:" + str(request.remote_addr),
+                                            600) == 1:
+            activity.record("refused address", request.path)
         return staff_error(403, "Not available from here",
                             "The shop's dashboard can only be opened from the shop's own "
                             "network.")

@@ -1,7 +1,7 @@
 """The staff dashboard's blueprint: every /staff route passes cpp.staff.access.guard first."""
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint, g, request
 
 from . import access
 from . import session as staff_session
@@ -20,6 +20,15 @@ def finish(response):
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
     return response
+
+
+@bp.errorhandler(413)
+def too_big(_exc):
+    if request.endpoint == "staff.upload_logo":
+        return access.staff_error(413, "That file is too big",
+                                  "A logo must be at most 512 KB. Go back and choose a smaller "
+                                  "image.")
+    return access.staff_error(413, "That was too much to send", "Go back and try again.")
 
 
 @bp.context_processor

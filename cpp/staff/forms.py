@@ -12,6 +12,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 from .accounts import ROLES
@@ -53,7 +54,7 @@ class AddStaffForm(NewPasswordForm):
     email = EmailField("Email", validators=[DataRequired("Enter their email address."),
                                             Email("That is not an email address."),
                                             Length(max=254)])
-    role = SelectField("Role", choices=[(role, role.title()) for role in ROLES])
+    role = SelectField("Role", choices=[SelectChoice(role, role.title()) for role in ROLES])
 
 
 class ResolveForm(StaffForm):

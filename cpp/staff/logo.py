@@ -18,6 +18,8 @@ ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP"}
 MAX_PIXELS = 4096 * 4096
 LARGEST_SIDE = 512
 
+TOO_MANY_PIXELS = "The image is too large in pixels: at most 4096 × 4096."
+
 bp = Blueprint("shop_logo", __name__)
 
 
@@ -41,15 +43,16 @@ def checked_png(data: bytes) -> bytes:
                     raise LogoRefused("Upload a PNG, JPEG or WebP image (SVG and other files "
                                       "are not accepted).")
                 if width * height > MAX_PIXELS:
-                    raise LogoRefused("The image is too large in pixels: at most 4096 × 4096.")
+                    raise LogoRefused(TOO_MANY_PIXELS)
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 image = image.convert("RGBA")
     except LogoRefused:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, SyntaxError, ValueError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise LogoRefused(TOO_MANY_PIXELS) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise LogoRefused("That file is not a PNG, JPEG or WebP image we can read.") from None
     image.thumbnail((LARGEST_SIDE, LARGEST_SIDE))
     out = io.BytesIO()

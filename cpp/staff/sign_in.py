@@ -95,7 +95,12 @@ def enrol_two_factor():
     chosen by a staff member from Your account."""
     account = g.staff
     session = staff_session.current()
-    if account.two_factor and session.get("stage") == "signed_in":
+    stage = session.get("stage")
+    # Only two ways in: an owner made to enrol at sign-in, or someone signed in without it.
+    # Anyone with a code to give (stage "code") must give it: re-enrolling would bypass it.
+    if stage == "code" or (stage == "enrol" and account.two_factor):
+        return redirect(url_for("staff.two_factor"))
+    if stage == "signed_in" and account.two_factor:
         return redirect(url_for("staff.your_account"))
     if "new_totp_secret" not in session:
         session.set(new_totp_secret=accounts.new_totp_secret())

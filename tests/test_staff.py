@@ -1,0 +1,348 @@
+"""The staff dashboard over real HTTP, CSRF on, production configuration: signing in (two-factor
+for owners), what each person may open, the payments list and its actions, the alert email,
+and the command-line tools a shop uses on installation day."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+
+from cpp.payments import states
+from cpp.staff import accounts
+
+from .staff_visitor import CLERK, OWNER, StaffVisitor, add_account, code_for
+from .test_payments import APPROVE
+from .visitor import Visitor, text_of
+
+
+@pytest.fixture
+def staff_portal(make_portal):
+    app, server = make_portal(STAFF_ALERT_EMAILS=["alerts@shop.example"])
+    add_account(app, *OWNER, "owner")
+    add_account(app, *CLERK, "staff")
+    return app, server
+
+
+def paid(server_url: str, numbers: list[str], account: str = "M-1000") -> Visitor:
+    customer = Visitor(server_url)
+    customer.login(account)
+    back = customer.card_page(customer.pay(numbers), APPROVE)
+    customer.follow(back)
+    return customer
+
+
+def activity_of(app) -> list[tuple[str, str, str]]:
+    with app.app_context():
+        from cpp.staff import activity
+        return [(row["who"], row["action"], row["detail"]) for row in activity.recent(200)]
+
+
+# -- signing in --------------------------------------------------------------------------------
+
+def test_an_owner_sets_up_two_factor_at_the_first_sign_in_and_needs_it_after(staff_portal):
+    app, server = staff_portal
+    owner = StaffVisitor(server.url)
+    page = owner.sign_in(*OWNER)
+    assert page.url.endswith("/staff/two-factor/set-up")
+    assert "<svg" in page.text and "Scan this code" in text_of(page.text)
+    # Until the code is given nothing else opens.
+    assert owner.get("/staff/payments").url.endswith("/staff/two-factor/set-up")
+    owner.get("/staff/two-factor/set-up")
+    wrong = owner.post_form("/staff/two-factor/set-up", {"code": "000000"})
+    assert wrong.status_code == 400 and "not right" in text_of(wrong.text)
+    owner.sign_in_owner()  # reads the secret off the page and gives its code
+    assert "Needs attention" in text_of(owner.get("/staff/").text)
+    owner.post_form("/staff/sign-out", {})
+    # Next time: password, then a code, and a code already used is refused.
+    page = owner.sign_in(*OWNER)
+    assert page.url.endswith("/staff/two-factor")
+    used = owner.post_form("/staff/two-factor", {"code": code_for(owner.secret)})
+    assert used.status_code == 400
+    # The password alone cannot set up a new authenticator instead.
+    assert owner.get("/staff/two-factor/set-up").url.endswith("/staff/two-factor")
+    assert owner.post_form("/staff/two-factor/set-up", {"code": "123456"}) \
+        .url.endswith("/staff/two-factor")
+    assert owner.post_form("/staff/two-factor", {"code": code_for(owner.secret, 1)}) \
+        .url.endswith("/staff/")
+    actions = [action for _, action, _ in activity_of(app)]
+    assert {"two-factor turned on", "signed in", "signed out", "failed sign-in"} <= set(actions)
+
+
+def test_staff_may_sign_in_without_two_factor(staff_portal):
+    clerk = StaffVisitor(staff_portal[1].url)
+    assert clerk.sign_in(*CLERK).url.endswith("/staff/")
+
+
+@pytest.mark.parametrize("email", [CLERK[0], "nobody@shop.example"])
+def test_one_message_whether_the_account_exists_and_a_lockout_after_five(staff_portal, email):
+    visitor = StaffVisitor(staff_portal[1].url)
+    for _ in range(5):
+        page = visitor.sign_in(email, "not the password at all")
+        assert page.status_code == 400 and "The email or password is incorrect." in page.text
+    page = visitor.sign_in(email, CLERK[1] if email == CLERK[0] else "x")
+    assert page.status_code == 429 and "paused" in text_of(page.text)
+    assert ("nobody@shop.example" if email != CLERK[0] else CLERK[0],
+            "sign-in locked out", "") in activity_of(staff_portal[0])
+
+
+def test_a_disabled_account_is_out_at_its_next_page(staff_portal):
+    app, server = staff_portal
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    owner = StaffVisitor(server.url)
+    owner.sign_in_owner()
+    team = owner.get("/staff/team")
+    clerk_id = accounts_by_email(app)[CLERK[0]].id
+    assert owner.post_form(f"/staff/team/{clerk_id}/disable", {}).status_code == 200
+    assert "clerk@shop.example is disabled" in text_of(owner.last.text)
+    assert clerk.get("/staff/").url.split("?")[0].endswith("/staff/sign-in")
+    assert clerk.sign_in(*CLERK).status_code == 400
+    assert team.status_code == 200
+
+
+def accounts_by_email(app) -> dict[str, accounts.StaffAccount]:
+    with app.app_context():
+        return {a.email: a for a in accounts.all_accounts()}
+
+
+def test_the_staff_session_has_its_own_cookie_and_ends_on_the_server(staff_portal):
+    app, server = staff_portal
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    cookie = next(c for c in clerk.session.cookies if c.name == "cpp_staff")
+    assert cookie.path == "/staff" and cookie.has_nonstandard_attr("HttpOnly")
+    assert "SameSite=Strict" in clerk.last.history[0].headers["Set-Cookie"]
+    # Not a customer session: the customer pages know nothing of it.
+    assert clerk.get("/invoices").url.split("?")[0].endswith("/login")
+    # Copied before signing out, dead after it.
+    thief = StaffVisitor(server.url)
+    thief.session.cookies.set("cpp_staff", cookie.value, path="/staff")
+    assert thief.get("/staff/payments").url.endswith("/staff/payments")
+    clerk.get("/staff/")
+    clerk.post_form("/staff/sign-out", {})
+    assert thief.get("/staff/payments").url.split("?")[0].endswith("/staff/sign-in")
+
+
+def test_an_idle_staff_session_ends(make_portal):
+    app, server = make_portal(STAFF_SESSION_IDLE_MINUTES=0.02)  # 1.2 seconds
+    add_account(app, *CLERK, "staff")
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    time.sleep(1.5)
+    page = clerk.get("/staff/payments")
+    assert page.url.split("?")[0].endswith("/staff/sign-in")
+    assert "signed out after a period of inactivity" in text_of(page.text)
+
+
+# -- the payments ------------------------------------------------------------------------------
+
+def test_payments_list_search_filters_and_csv(staff_portal, sandbox):
+    app, server = staff_portal
+    paid(server.url, ["INV-10244"])
+    paid(server.url, ["INV-10252"])
+    with app.app_context():
+        first, second = sorted(app.extensions["ledger"].find(), key=lambda p: p.id)
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    listing = text_of(clerk.get("/staff/payments").text)
+    assert listing.index(second.reference) < listing.index(first.reference)  # newest first
+    for term in (first.reference, "INV-10244", first.authorization_code, "jordan"):
+        page = text_of(clerk.get("/staff/payments", params={"q": term}).text)
+        assert first.reference in page and (second.reference in page) == (term == "jordan"), term
+    by_card = text_of(clerk.get("/staff/payments", params={"q": first.card_last4}).text)
+    assert "2 payments" in by_card  # the same test card paid both
+    assert "0 payments" in text_of(clerk.get("/staff/payments", params={"q": "9999"}).text)
+    assert "2 payments" in text_of(clerk.get("/staff/payments",
+                                              params={"customer": "m-1000"}).text)
+    assert "0 payments" in text_of(clerk.get("/staff/payments",
+                                              params={"state": "declined"}).text)
+    assert "No payments match" in text_of(clerk.get("/staff/payments",
+                                                    params={"since": "2999-01-01"}).text)
+    exported = clerk.get("/staff/payments.csv", params={"q": "INV-10252"})
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [row["reference"] for row in rows] == [second.reference]
+    assert rows[0]["amount"] == f"{second.amount:.2f}" and rows[0]["state"] == "posted"
+    detail = text_of(clerk.get(f"/staff/payments/{first.reference}").text)
+    for fact in (first.cayan_token, first.authorization_code, first.pims_payment_id,
+                 "staged → On card page".split(" → ")[1]):
+        assert fact in detail
+    assert ("clerk@shop.example", "exported payments", "{'q': 'INV-10252'}") \
+        in activity_of(app)
+
+
+def test_a_spreadsheet_formula_from_pims_is_text_in_the_csv(staff_portal, sandbox):
+    app, server = staff_portal
+    import datetime as dt
+    from decimal import Decimal
+    with sandbox.pims.transaction() as db:
+        sandbox.pims.add_customer(db, "H-9", "demo", '=HYPERLINK("http://evil.example","x")',
+                                  "h9@customer.example", "MAIN")
+        sandbox.pims.add_invoice(db, "INV-990", "H-9", dt.date.today(), dt.date.today(),
+                                 "MAIN", None, "x", Decimal("5.00"))
+    paid(server.url, ["INV-990"], account="H-9")
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    row = next(csv.DictReader(io.StringIO(clerk.get("/staff/payments.csv").text)))
+    assert row["customer name"].startswith("'=HYPERLINK")
+    # And on the page it is only text.
+    page = clerk.get("/staff/payments", params={"customer": "H-9"}).text
+    assert "=HYPERLINK(&#34;http://evil.example&#34;" in page or \
+        "=HYPERLINK(&quot;http://evil.example&quot;" in page
+
+
+def needs_attention_payment(app, server, sandbox):
+    """A charge PIMS refused (the invoice was paid at the counter meanwhile)."""
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    back = customer.card_page(customer.pay(["INV-10244"]), APPROVE)
+    with sandbox.pims.transaction() as db:
+        db.execute("UPDATE invoices SET balance_cents = 0 WHERE number = 'INV-10244'")
+    customer.follow(back)
+    with app.app_context():
+        (payment,) = app.extensions["ledger"].find()
+    assert payment.state == states.NEEDS_ATTENTION
+    return payment
+
+
+def test_a_payment_needing_attention_alerts_once_is_first_on_home_and_can_be_retried(
+        staff_portal, sandbox, smtp):
+    app, server = staff_portal
+    payment = needs_attention_payment(app, server, sandbox)
+    alerts = [m for m in smtp.messages() if "alerts@shop.example" in m["rcpt_to"]]
+    assert len(alerts) == 1 and payment.reference in alerts[0]["subject"]
+    assert f"/staff/payments/{payment.reference}" in alerts[0]["text"]
+    with app.app_context():  # reconcile does not alert again
+        from cpp.payments.reconcile import reconcile
+        reconcile(force=True)
+    assert len([m for m in smtp.messages() if "alerts@shop.example" in m["rcpt_to"]]) == 1
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    home = clerk.get("/staff/")
+    assert 'aria-label="1 need attention"' in home.text
+    text = text_of(home.text)
+    assert text.index("Needs attention") < text.index("Last 30 days")
+    assert payment.reference in text
+    # The shop reopens the invoice in PIMS, then retries: posted, receipt sent.
+    with sandbox.pims.transaction() as db:
+        db.execute("UPDATE invoices SET balance_cents = 19900 WHERE number = 'INV-10244'")
+    clerk.get(f"/staff/payments/{payment.reference}")
+    page = clerk.post_form(f"/staff/payments/{payment.reference}/retry", {})
+    assert "Done: the payment is now posted." in text_of(page.text)
+    with app.app_context():
+        after = app.extensions["ledger"].get(payment.reference)
+    assert after.state == states.POSTED and after.receipt_status == states.RECEIPT_SENT
+    assert len(sandbox.pims.all_payments()) == 1
+    assert ("clerk@shop.example", "retried payment", payment.reference) in activity_of(app)
+    assert 'need attention"' not in clerk.get("/staff/").text
+
+
+def test_marking_resolved_needs_a_note_and_records_who(staff_portal, sandbox):
+    app, server = staff_portal
+    payment = needs_attention_payment(app, server, sandbox)
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get(f"/staff/payments/{payment.reference}")
+    refused = clerk.post_form(f"/staff/payments/{payment.reference}/resolve", {"note": ""})
+    assert "Say what was done" in text_of(refused.text)
+    page = clerk.post_form(f"/staff/payments/{payment.reference}/resolve",
+                           {"note": "Applied by hand in PIMS as receipt 5512", "confirm": "y"})
+    assert "Marked resolved" in text_of(page.text)
+    with app.app_context():
+        ledger = app.extensions["ledger"]
+        assert ledger.get(payment.reference).state == states.RESOLVED
+        last = ledger.events(payment.id)[-1]
+    assert last["to_state"] == states.RESOLVED and "receipt 5512" in last["reason"]
+    assert last["actor"] == "staff clerk@shop.example"
+    # Nothing more can be done to it; the customer sees it settled.
+    again = clerk.post_form(f"/staff/payments/{payment.reference}/retry", {})
+    assert "Only a payment that needs attention" in text_of(again.text)
+    assert sandbox.pims.all_payments() == []
+
+
+def test_resending_a_receipt_to_another_address(staff_portal, smtp):
+    app, server = staff_portal
+    paid(server.url, ["INV-10244"])
+    with app.app_context():
+        (payment,) = app.extensions["ledger"].find()
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get(f"/staff/payments/{payment.reference}")
+    bad = clerk.post_form(f"/staff/payments/{payment.reference}/resend", {"to": "not-an-email"})
+    assert "not an email address" in text_of(bad.text)
+    clerk.get(f"/staff/payments/{payment.reference}")
+    page = clerk.post_form(f"/staff/payments/{payment.reference}/resend",
+                           {"to": "bookkeeper@customer.example"})
+    assert "Receipt sent to bookkeeper@customer.example" in text_of(page.text)
+    copy = [m for m in smtp.messages() if "bookkeeper@customer.example" in m["rcpt_to"]]
+    assert len(copy) == 1 and payment.reference in copy[0]["text"]
+    with app.app_context():
+        events = app.extensions["ledger"].events(payment.id)
+    assert "receipt resent to bookkeeper@customer.example" in events[-1]["reason"]
+
+
+# -- health and the command line ---------------------------------------------------------------
+
+def test_health_is_green_with_the_sandbox_and_red_with_a_reason(make_portal, closed_port):
+    app, server = make_portal()
+    add_account(app, *CLERK, "staff")
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    page = text_of(clerk.get("/staff/health").text)
+    assert page.count("Working") == 3 and "Not working" not in page
+    assert "CPP sandbox PIMS" in page and "has not run yet" in page
+    with app.app_context():
+        from cpp.payments.reconcile import reconcile
+        reconcile(force=True)
+    assert "Last ran" in text_of(clerk.get("/staff/health").text)
+    broken, broken_server = make_portal(CAYAN_MERCHANT_KEY="WRONG-KEY-FOR-TEST",
+                                        MAIL_PORT=closed_port)
+    result = broken.test_cli_runner().invoke(args=["cpp", "check"])
+    assert result.exit_code == 1
+    assert "OK   PIMS" in result.output
+    assert "FAIL Cayan" in result.output and "credentials rejected" in result.output
+    assert "FAIL Mail (SMTP)" in result.output and "refused" in result.output
+
+
+def test_the_staff_commands(make_app):
+    app = make_app()
+    runner = app.test_cli_runner()
+
+    def run(*args, input=None):
+        return runner.invoke(args=["cpp", "staff", *args], input=input)
+
+    weak = run("add", "boss@shop.example", "--role", "owner", input="password123\npassword123\n")
+    assert weak.exit_code == 1 and "Use at least 12 characters" in weak.output
+    common = run("add", "boss@shop.example", input="password12345\npassword12345\n")
+    assert common.exit_code == 1 and "commonly used password" in common.output
+    differ = run("add", "boss@shop.example", input=f"{OWNER[1]}\nsomething else\n")
+    assert "do not match" in differ.output.lower()
+    assert run("add", "Boss@Shop.example", "--role", "owner",
+               input=f"{OWNER[1]}\n{OWNER[1]}\n").exit_code == 0
+    again = run("add", "boss@shop.example", input=f"{OWNER[1]}\n{OWNER[1]}\n")
+    assert again.exit_code == 1 and "already an account" in again.output
+    listing = run("list").output
+    assert "boss@shop.example" in listing and "owner" in listing and "2FA off" in listing
+    last_owner = run("disable", "boss@shop.example")
+    assert last_owner.exit_code == 1 and "last owner" in last_owner.output
+    assert run("reset-password", "boss@shop.example", "--password", CLERK[1]).exit_code == 0
+    with app.app_context():
+        assert accounts.check_password("boss@shop.example", CLERK[1]) is not None
+        assert accounts.check_password("boss@shop.example", OWNER[1]) is None
+    assert run("reset-2fa", "boss@shop.example").exit_code == 0
+    assert run("disable", "nobody@shop.example").exit_code == 1
+    assert run("allow-ip", "not-an-address").exit_code == 1
+
+
+def test_a_locked_out_owner_gets_back_in_with_allow_ip(make_portal):
+    app, server = make_portal(STAFF_ALLOWED_IPS=["192.0.2.0/24"])
+    add_account(app, *CLERK, "staff")
+    page = StaffVisitor(server.url).get("/staff/sign-in")
+    assert page.status_code == 403 and "shop's own network" in text_of(page.text)
+    result = app.test_cli_runner().invoke(args=["cpp", "staff", "allow-ip", "127.0.0.1"])
+    assert result.exit_code == 0
+    assert StaffVisitor(server.url).sign_in(*CLERK).url.endswith("/staff/")
+    assert ("command line", "changed settings", "STAFF_ALLOWED_IPS + 127.0.0.1") \
+        in activity_of(app)
