@@ -239,6 +239,43 @@ def test_a_payment_needing_attention_alerts_once_is_first_on_home_and_can_be_ret
     assert 'need attention"' not in clerk.get("/staff/").text
 
 
+def test_an_alert_the_mail_server_missed_goes_with_the_next_reconcile_pass(
+        staff_portal, sandbox, smtp, faults):
+    from cpp.sandbox.faults import Fault
+    app, server = staff_portal
+    faults.arm(Fault("smtp", "DATA", mode="fault"))  # the first email: the alert
+    payment = needs_attention_payment(app, server, sandbox)
+
+    def alerts():
+        return [m for m in smtp.messages() if "alerts@shop.example" in m["rcpt_to"]]
+    assert alerts() == []
+    from cpp.payments.reconcile import reconcile
+    with app.app_context():
+        assert reconcile(force=True)["staff alerts sent"] == 1
+        assert "staff alerts sent" not in reconcile(force=True)
+    assert len(alerts()) == 1 and payment.reference in alerts()[0]["subject"]
+
+
+def test_an_owner_adds_staff_on_the_web(staff_portal):
+    app, server = staff_portal
+    owner = StaffVisitor(server.url)
+    owner.sign_in_owner()
+    owner.get("/staff/team")
+    form = {"email": "new@shop.example", "role": "staff", "password": "qwertyuiop12",
+            "confirm": "qwertyuiop12"}
+    weak = owner.post_form("/staff/team", form)
+    assert weak.status_code == 400 and "commonly used password" in text_of(weak.text)
+    differ = owner.post_form("/staff/team", {**form, "password": CLERK[1] + "!"})
+    assert differ.status_code == 400 and "The two passwords differ." in text_of(differ.text)
+    added = owner.post_form("/staff/team", {**form, "password": CLERK[1] + "!",
+                                            "confirm": CLERK[1] + "!"})
+    assert "new@shop.example can now sign in as staff" in text_of(added.text)
+    assert StaffVisitor(server.url).sign_in("new@shop.example", CLERK[1] + "!") \
+        .url.endswith("/staff/")
+    assert ("owner@shop.example", "added staff", "new@shop.example as staff") \
+        in activity_of(app)
+
+
 def test_marking_resolved_needs_a_note_and_records_who(staff_portal, sandbox):
     app, server = staff_portal
     payment = needs_attention_payment(app, server, sandbox)

@@ -11,6 +11,7 @@ import pytest
 from cpp.sandbox.demo import DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD, ensure_demo_owner
 
 from .chromium import skip_without_chromium
+from .staff_visitor import code_for
 from .test_browser import APPROVE, VIEWPORTS, Customer, tab_to
 from .visitor import Visitor
 
@@ -71,6 +72,22 @@ def test_every_staff_page_passes_axe(shop_owner):
     # A refusal page too.
     c.goto("/staff/payments/ZZZZZZZZ")
     c.check("not-found", status=404)
+    # Two-factor, turned on from Your account, then asked for at the next sign-in.
+    c.goto("/staff/two-factor/set-up")
+    secret = c.page.locator("code.secret").inner_text().replace(" ", "")
+    c.page.get_by_label("6-digit code").fill(code_for(secret))
+    c.page.get_by_role("button", name="Turn on two-factor").click()
+    c.page.wait_for_url("**/staff/")
+    c.page.get_by_role("button", name="Sign out").click()
+    c.page.wait_for_url("**/staff/sign-in")
+    c.page.get_by_label("Email").fill(DEMO_OWNER_EMAIL)
+    c.page.get_by_label("Password").fill(DEMO_OWNER_PASSWORD)
+    c.page.get_by_role("button", name="Sign in").click()
+    c.page.wait_for_url("**/staff/two-factor")
+    c.check("two-factor-code")
+    c.page.get_by_label("6-digit code").fill(code_for(secret, 1))
+    c.page.get_by_role("button", name="Continue").click()
+    c.page.wait_for_url("**/staff/")
 
 
 def test_a_receipt_resent_with_the_keyboard_only(shop_owner):

@@ -4,6 +4,9 @@ the ticks a form sends, the balance at the top of the invoices page. They run in
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
+import socket
+import ssl
 from decimal import Decimal
 
 import pytest
@@ -173,3 +176,28 @@ def test_whom_to_call():
         assert shop.location("NOWHERE").name == "Shop"
     assert phone_link("(217) 555-0142") == "tel:2175550142"
     assert phone_link("+1 217 555 0142") == "tel:+12175550142"
+
+
+@pytest.mark.parametrize("exc,words", [
+    (ConnectionRefusedError(111, "Connection refused"), "refused"),
+    (TimeoutError("timed out"), "timed out"),
+    (ssl.SSLCertVerificationError("certificate verify failed"), "certificate problem"),
+    (smtplib.SMTPAuthenticationError(535, b"bad login"), "credentials rejected"),
+    (socket.gaierror(-2, "Name or service not known"), "unknown host name"),
+    (ValueError("something odd"), "the log has the details"),
+])
+def test_health_reasons_in_plain_words(exc, words):
+    from cpp.staff.health import plain_reason
+
+    assert words in plain_reason(exc)
+    wrapped = RuntimeError("PIMS Ping: ConnectionError")
+    wrapped.__cause__ = exc
+    assert words in plain_reason(wrapped)
+
+
+def test_csv_cells_never_start_a_formula():
+    from cpp.staff.payment_views import safe_cell
+
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert safe_cell(text) == "'" + text
+    assert safe_cell("M-1000") == "M-1000" and safe_cell("") == ""
