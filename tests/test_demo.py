@@ -59,7 +59,14 @@ def test_python_app_py_starts_the_demo_and_prints_the_logins(tmp_path):
             pytest.fail("the demo did not start")
         assert login.status_code == 200 and "Account #" in login.text
         assert login.headers["Server"] == "CPP"  # no server or Python version for attackers
+        # The demo owner it printed signs in to the dashboard (no two-factor in the demo only).
+        from cpp.sandbox.demo import DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD
+
+        from .staff_visitor import StaffVisitor
+        owner = StaffVisitor(f"http://127.0.0.1:{port}")
+        assert owner.sign_in(DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD).url.endswith("/staff/")
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0]
     assert "DEMO MODE" in output and "M-1000" in output and "password: demo" in output
+    assert f"/staff/ as owner@demo.example (password: {DEMO_OWNER_PASSWORD}" in output
