@@ -93,6 +93,8 @@ RECONCILE_EVERY = 0
 # --- Email receipts (Flask-Mail) -------------------------------------------------------------
 MAIL_SERVER = "localhost"
 MAIL_PORT = 25
+# STARTTLS (usually port 587) or SSL (465); the server's certificate must be valid for
+# MAIL_SERVER. `flask --app app cpp check` says "certificate problem" when it is not.
 MAIL_USE_TLS = False
 MAIL_USE_SSL = False
 MAIL_USERNAME = None

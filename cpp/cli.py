@@ -87,7 +87,12 @@ def retry_command(reference: str) -> None:
     payment = get_ledger().get(reference.upper())
     if payment is None:
         raise click.ClickException(f"No payment with reference {reference}.")
-    payment = staff.retry_for_staff(payment)
+    try:
+        payment = staff.retry_for_staff(payment)
+    except staff.PaymentBusy:
+        raise click.ClickException(f"{payment.reference} is being worked on right now (the "
+                                   "dashboard or the reconcile job); try again in a minute.") \
+            from None
     click.echo(f"{payment.reference}: {payment.state}"
                + (f" ({payment.failure_reason})" if payment.state == "needs_attention" else ""))
 

@@ -163,6 +163,13 @@ def check_limits_and_proxies(app: Flask) -> None:
             parse_limit(app.config[key])
         except ValueError:
             raise ConfigError(f"{key} must read like '5 per 15 minutes': {app.config[key]!r}") from None
+    from .headers import checked_origin
+
+    for origin in app.config["EMBED_ALLOWED_ORIGINS"] or ():
+        try:
+            checked_origin(origin)
+        except ValueError as exc:
+            raise ConfigError(f"EMBED_ALLOWED_ORIGINS: {exc}") from None
     for key in ("TRUSTED_PROXY_ADDRESSES", "STAFF_ALLOWED_IPS"):
         try:
             parse_networks(app.config[key])

@@ -1,6 +1,9 @@
 """Security headers on every response, and no caching of anything personal."""
 from __future__ import annotations
 
+import functools
+import logging
+import re
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request
@@ -26,7 +29,7 @@ def register_security_headers(app: Flask) -> None:
 
     @app.after_request
     def add_headers(response):
-        embedders = " ".join(app.config.get("EMBED_ALLOWED_ORIGINS") or ()) or "'none'"
+        embedders = frame_ancestors(tuple(app.config.get("EMBED_ALLOWED_ORIGINS") or ()))
         # Card data is typed on Cayan's page, never here: forms post only to ourselves.
         response.headers.setdefault(
             "Content-Security-Policy",
@@ -60,3 +63,41 @@ def logo_origin(app: Flask) -> str:
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+log = logging.getLogger(__name__)
+
+
+def checked_origin(text: str) -> str:
+    """An embedding site as `https://host[:port]`, rebuilt from its parts, or ValueError.
+
+    It goes into a response header (frame-ancestors): no wildcard, no user name, no path, and
+    an international name as its ASCII (IDNA) form, which a header can carry.
+    """
+    value = str(text).strip()
+    parts = urlsplit(value)
+    if parts.scheme != "https" or parts.username is not None or parts.password is not None \
+            or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{value} is not a web address like https://www.yourshop.com")
+    host = parts.hostname or ""
+    try:
+        host = host.encode("idna").decode("ascii")
+        port = parts.port
+    except (UnicodeError, ValueError):
+        raise ValueError(f"{value} is not a web address like https://www.yourshop.com") from None
+    if not HOST.match(host) or "." not in host:
+        raise ValueError(f"{value} is not a web address like https://www.yourshop.com")
+    return f"https://{host}" + (f":{port}" if port else "")
+
+
+@functools.lru_cache(maxsize=32)
+def frame_ancestors(origins: tuple[str, ...]) -> str:
+    """The frame-ancestors value; anything that is not a plain https origin is left out."""
+    kept = []
+    for origin in origins:
+        try:
+            kept.append(checked_origin(origin))
+        except ValueError:
+            log.error("EMBED_ALLOWED_ORIGINS: %r is not a web address; left out", origin)
+    return " ".join(kept) or "'none'"

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.charset import QP, Charset
 from email.mime.text import MIMEText
 
@@ -18,12 +19,15 @@ from flask_mail import Connection, Message
 class TimeoutConnection(Connection):
     def configure_host(self):
         timeout = current_app.config["MAIL_TIMEOUT"]
+        # The server's certificate is checked (smtplib's own default does not): receipts carry
+        # customers' names and amounts, and the login the mail password.
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=timeout)
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=timeout,
+                                    context=ssl.create_default_context())
         else:
             host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
         if self.mail.use_tls:
-            host.starttls()
+            host.starttls(context=ssl.create_default_context())
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host

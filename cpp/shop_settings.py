@@ -22,6 +22,7 @@ EDITABLE = {
     "SHOP_LOGO": "text",
     "STAFF_ALLOWED_IPS": "list",
     "EMBED_ALLOWED_ORIGINS": "list",
+    "STAFF_ALERT_EMAILS": "list",
 }
 LOCATION_EMAIL_PREFIX = "LOCATION_EMAIL:"
 LOCATION_EMAIL_FIELDS = ("mail_sender_name", "mail_sender", "mail_reply_to", "receipt_footer")
@@ -78,25 +79,40 @@ def apply(app: Flask, values: dict[str, object]) -> None:
         if key.startswith(LOCATION_EMAIL_PREFIX):
             code = key.removeprefix(LOCATION_EMAIL_PREFIX)
             locations.setdefault(code, {"name": code}).update(
-                {field: value.get(field) for field in LOCATION_EMAIL_FIELDS if value.get(field)})
+                {field: value.get(field) or "" for field in LOCATION_EMAIL_FIELDS})
     app.config["LOCATIONS"] = locations
 
 
-def source_of(key: str) -> str:
-    """Where a setting's value comes from now: the dashboard, or the config file."""
-    return "dashboard" if key in stored() else "config file"
+def file_value(key: str):
+    """What the config file (or environment) says for `key`."""
+    base = current_app.extensions["config_file_settings"]
+    if key.startswith(LOCATION_EMAIL_PREFIX):
+        location = (base["LOCATIONS"] or {}).get(key.removeprefix(LOCATION_EMAIL_PREFIX), {})
+        return {field: location.get(field) for field in LOCATION_EMAIL_FIELDS}
+    return base.get(key)
+
+
+def same(a, b) -> bool:
+    """Equal as settings: an empty text is no value."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        a, b = a or {}, b or {}
+        return all(same(a.get(k), b.get(k)) for k in set(a) | set(b))
+    return (a or None) == (b or None)
 
 
 def save(changes: dict[str, object], who: str) -> list[str]:
-    """Store changed values (None removes one: the config file's value applies again), with a
-    history row each. Returns the keys that really changed."""
+    """Store changed values, with a history row each; returns the keys that really changed.
+
+    An empty value is stored too (a phone number taken off the pages, a logo removed): it wins
+    over the config file like any other. None forgets the stored value, so the config file's
+    applies again.
+    """
     from .staff.accounts import now_text
 
     for key in changes:
         if not is_editable(key):
             raise KeyError(f"{key} cannot be set on the dashboard")
     app = current_app._get_current_object()
-    base = app.extensions["config_file_settings"]
     changed = []
     now = now_text()
     with app.extensions["database"].transaction() as db:
@@ -104,12 +120,12 @@ def save(changes: dict[str, object], who: str) -> list[str]:
                    db.execute("SELECT key, value FROM shop_settings").fetchall()}
         for key, value in changes.items():
             old = current.get(key)
+            in_effect = json.loads(old) if old is not None else file_value(key)
+            if value is None and old is None:
+                continue
+            if value is not None and same(in_effect, value):
+                continue
             new = None if value is None else json.dumps(value, sort_keys=True)
-            if new is None and key in base and old is None:
-                continue
-            if new == old or (old is None and new is not None and key in base
-                              and json.loads(new) == base[key]):
-                continue
             if new is None:
                 db.execute("DELETE FROM shop_settings WHERE key = ?", (key,))
             else:

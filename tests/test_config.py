@@ -145,3 +145,23 @@ def test_config_example_documents_every_key():
     documented = {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
                   for target in node.targets}
     assert documented == set(DEFAULTS) - set(INTERNAL_KEYS)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("EMBED_ALLOWED_ORIGINS", ["https://*"], "EMBED_ALLOWED_ORIGINS"),
+    ("EMBED_ALLOWED_ORIGINS", ["https://shop.example/pay"], "EMBED_ALLOWED_ORIGINS"),
+    ("STAFF_ALLOWED_IPS", ["192.168.1.0/24", "the shop"], "STAFF_ALLOWED_IPS"),
+])
+def test_bad_embedding_sites_or_staff_addresses_stop_the_start(tmp_path, key, value, words):
+    with pytest.raises(ConfigError, match=words):
+        create_app({**PRODUCTION, key: value, "DATABASE": str(tmp_path / "l.sqlite3")})
+
+
+def test_staff_lists_from_the_environment_are_lists(clean_env, tmp_path):
+    clean_env.setenv("CPP_STAFF_ALLOWED_IPS", "192.168.1.0/24, 203.0.113.7")
+    clean_env.setenv("CPP_STAFF_ALERT_EMAILS", "owner@shop.example")
+    clean_env.setenv("CPP_CONFIG", write_config(tmp_path, **PRODUCTION,
+                                                DATABASE=str(tmp_path / "l.sqlite3")))
+    app = create_app()
+    assert app.config["STAFF_ALLOWED_IPS"] == ["192.168.1.0/24", "203.0.113.7"]
+    assert app.config["STAFF_ALERT_EMAILS"] == ["owner@shop.example"]

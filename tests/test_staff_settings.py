@@ -60,6 +60,23 @@ def test_a_setting_shows_at_once_in_every_process_with_its_history(owner_portal,
     other.extensions["database"].dispose()
 
 
+def test_a_phone_taken_off_and_the_alert_list_are_saved_too(make_portal):
+    app, server = make_portal(SHOP_PHONE="(555) 010-4242")
+    add_account(app, *OWNER, "owner")
+    owner = StaffVisitor(server.url)
+    owner.sign_in_owner()
+    assert "(555) 010-4242" in Visitor(server.url).get("/login").text
+    page = save(owner, shop_phone="", alert_emails="Books@Shop.example\nnot-an-address")
+    assert page.status_code == 400 and "not-an-address: not an email address" in \
+        text_of(page.text)
+    page = save(owner, shop_phone="", alert_emails="Books@Shop.example")
+    assert "Saved" in text_of(page.text)
+    assert "(555) 010-4242" not in Visitor(server.url).get("/login").text
+    assert app.config["STAFF_ALERT_EMAILS"] == ["Books@shop.example"]
+    assert "Nothing changed" in text_of(save(owner, shop_phone="",
+                                             alert_emails="Books@shop.example").text)
+
+
 def test_an_allowlist_that_shuts_out_its_owner_asks_first(owner_portal):
     app, server, owner = owner_portal
     page = save(owner, allowed_ips="192.0.2.0/24")
@@ -76,11 +93,17 @@ def test_an_allowlist_that_shuts_out_its_owner_asks_first(owner_portal):
 
 def test_embedding_follows_the_list_and_the_dashboard_is_never_framed(owner_portal):
     app, server, owner = owner_portal
-    refused = save(owner, embed_origins="http://www.shop.example")
-    assert refused.status_code == 400 and "is not a web address like" in text_of(refused.text)
-    save(owner, embed_origins="https://www.shop.example")
-    customer_csp = Visitor(server.url).get("/login").headers["Content-Security-Policy"]
-    assert "frame-ancestors https://www.shop.example" in customer_csp
+    for bad in ("http://www.shop.example", "https://*", "https://*.com",
+                "https://user:pw@shop.example", "https://shop.example/pay", "https://shop.example *"):
+        refused = save(owner, embed_origins=bad)
+        assert refused.status_code == 400, bad
+        assert "is not a web address like" in text_of(refused.text), bad
+    # An international name is kept in the form a response header can carry.
+    save(owner, embed_origins="https://www.shop.example\nhttps://例え.jp")
+    customer = Visitor(server.url).get("/login")
+    assert customer.status_code == 200
+    assert "frame-ancestors https://www.shop.example https://xn--r8jz45g.jp" in \
+        customer.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in owner.get("/staff/").headers["Content-Security-Policy"]
     code = owner.get("/staff/settings").text
     assert f'&lt;iframe src="{server.url}/login"' in code and "Pay your bill" in code

@@ -27,9 +27,7 @@ audit = logging.getLogger("cpp.audit")
 def act_under_lease(payment: Payment) -> Payment:
     """Post (or void) it if no one else is; otherwise wait briefly for whoever is."""
     ledger = get_ledger()
-    config = current_app.config
-    lease = max(config["PIMS_TIMEOUT"], config["CAYAN_TIMEOUT"]) * 2 + 5
-    if record.take_lease(ledger, payment.id, payment.state, lease):
+    if record.take_lease(ledger, payment.id, payment.state, lease_seconds()):
         try:
             if payment.state == states.APPROVED:
                 post_to_pims(payment)
@@ -39,6 +37,12 @@ def act_under_lease(payment: Payment) -> Payment:
             record.release_lease(ledger, payment.id)
         return ledger.get(payment.reference)
     return wait_for_lease_holder(payment)
+
+
+def lease_seconds() -> float:
+    """Longer than posting or voiding can take (each call times out), so a live holder keeps it."""
+    config = current_app.config
+    return max(config["PIMS_TIMEOUT"], config["CAYAN_TIMEOUT"]) * 2 + 5
 
 
 def wait_for_lease_holder(payment: Payment, longest: float = 10.0) -> Payment:

@@ -1,22 +1,49 @@
-"""What shop staff can do to a payment from the command line (and, later, the dashboard)."""
+"""What shop staff can do to a payment, from the command line or the dashboard. Nothing here
+can charge a card."""
 from __future__ import annotations
 
-from . import states
+from . import record, states
 from .ledger import Payment, get_ledger
-from .posting import post_to_pims, to_be_voided, void_charge
+from .posting import lease_seconds, post_to_pims, to_be_voided, void_charge
 from .receipts import send_receipt
 
 
+class PaymentBusy(RuntimeError):
+    """Someone else (another staff member, the reconcile job) is acting on it right now."""
+
+
 def retry_for_staff(payment: Payment) -> Payment:
-    """Staff asked to try a needs-attention payment again (PIMS is back, the invoice fixed)."""
+    """Staff asked to try a needs-attention payment again (PIMS is back, the invoice fixed).
+
+    Under the payment's lease, like every post or void: a double click, two staff members, or
+    staff and the reconcile job never post or void it twice.
+    """
     if payment.state != states.NEEDS_ATTENTION:
         return payment
     ledger = get_ledger()
-    if to_be_voided(payment):
-        void_charge(payment)  # charged but not to be kept: it must be voided
-    else:
-        post_to_pims(payment)  # charged for the right amount: it belongs in PIMS
+    if not record.take_lease(ledger, payment.id, states.NEEDS_ATTENTION, lease_seconds()):
+        raise PaymentBusy(payment.reference)
+    try:
+        if to_be_voided(payment):
+            void_charge(payment)  # charged but not to be kept: it must be voided
+        else:
+            post_to_pims(payment)  # charged for the right amount: it belongs in PIMS
+    finally:
+        record.release_lease(ledger, payment.id)
     payment = ledger.get(payment.reference)
     if payment.state == states.POSTED and payment.receipt_status == states.RECEIPT_NONE:
         send_receipt(payment)
     return ledger.get(payment.reference)
+
+
+def resolve_for_staff(payment: Payment, note: str, who: str) -> bool:
+    """Staff settled a needs-attention payment by hand. Refused (False) while a retry of it is
+    running, so a hand-made fix and an automatic one never both happen."""
+    ledger = get_ledger()
+    if not record.take_lease(ledger, payment.id, states.NEEDS_ATTENTION, lease_seconds()):
+        return False
+    try:
+        return record.transition(ledger, payment.id, states.NEEDS_ATTENTION, states.RESOLVED,
+                                 f"marked resolved: {note}", who=who)
+    finally:
+        record.release_lease(ledger, payment.id)

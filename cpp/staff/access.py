@@ -70,7 +70,8 @@ def guard():
         return None
     session = staff_session.current()
     account = accounts.get_by_id(session["account_id"]) if session.get("account_id") else None
-    if account is None or account.disabled:
+    if account is None or account.disabled \
+            or session.get("version") != account.session_version:
         if session.get("account_id"):
             staff_session.end()
         return redirect(url_for("staff.sign_in", next=request.path

@@ -38,6 +38,7 @@ class StaffAccount:
     disabled: bool
     created_at: str
     last_sign_in_at: str | None
+    session_version: int
 
     @property
     def is_owner(self) -> bool:
@@ -72,7 +73,8 @@ def password_problem(password: str, email: str = "") -> str | None:
 def _account(row) -> StaffAccount:
     return StaffAccount(id=row["id"], email=row["email"], role=row["role"],
                         two_factor=bool(row["totp_secret"]), disabled=bool(row["disabled"]),
-                        created_at=row["created_at"], last_sign_in_at=row["last_sign_in_at"])
+                        created_at=row["created_at"], last_sign_in_at=row["last_sign_in_at"],
+                        session_version=row["session_version"])
 
 
 def add(email: str, password: str, role: str) -> StaffAccount:
@@ -131,7 +133,8 @@ def set_password(email: str, password: str) -> None:
     problem = password_problem(password, normal_email(email))
     if problem:
         raise AccountError(problem)
-    _update(email, password_hash=generate_password_hash(password, method="scrypt"))
+    _update(email, password_hash=generate_password_hash(password, method="scrypt"),
+            end_sessions=True)
 
 
 def set_disabled(email: str, disabled: bool) -> StaffAccount:
@@ -140,7 +143,7 @@ def set_disabled(email: str, disabled: bool) -> StaffAccount:
         raise AccountError(f"No staff account for {normal_email(email)}.")
     if disabled and account.is_owner and not account.disabled and active_owner_count() <= 1:
         raise AccountError("This is the last owner: add another owner before disabling it.")
-    _update(email, disabled=disabled)
+    _update(email, disabled=disabled, end_sessions=disabled)
     return get(email)
 
 
@@ -151,15 +154,16 @@ def active_owner_count() -> int:
 
 
 def reset_two_factor(email: str) -> None:
-    _update(email, totp_secret=None, totp_last_step=None)
+    _update(email, totp_secret=None, totp_last_step=None, end_sessions=True)
 
 
 def signed_in(account: StaffAccount) -> None:
     _update(account.email, last_sign_in_at=now_text())
 
 
-def _update(email: str, **fields) -> None:
-    assignments = ", ".join(f"{name} = ?" for name in fields)
+def _update(email: str, end_sessions: bool = False, **fields) -> None:
+    assignments = ", ".join([*(f"{name} = ?" for name in fields),
+                             *(["session_version = session_version + 1"] if end_sessions else [])])
     with database().transaction() as db:
         changed = db.execute(
             f"UPDATE staff_accounts SET {assignments} WHERE email = ?",  # noqa: S608 - names fixed
@@ -197,7 +201,7 @@ def enable_two_factor(account: StaffAccount, secret: str, code: str) -> bool:
     step = code_matches(secret, code)
     if step is None:
         return False
-    _update(account.email, totp_secret=secret, totp_last_step=step)
+    _update(account.email, totp_secret=secret, totp_last_step=step, end_sessions=True)
     return True
 
 

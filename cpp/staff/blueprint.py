@@ -1,8 +1,9 @@
 """The staff dashboard's blueprint: every /staff route passes cpp.staff.access.guard first."""
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 
+from ..headers import logo_origin
 from . import access
 from . import session as staff_session
 
@@ -17,7 +18,8 @@ def finish(response):
     # Staff pages are never framed, whatever the shop allows for its customer pages, and
     # their forms post only here (the app's own headers keep a header already set).
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data:{logo_origin(current_app)}; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
     return response
 

@@ -50,6 +50,12 @@ class NewPasswordForm(StaffForm):
                             render_kw={"autocomplete": "new-password"})
 
 
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField("Current password", validators=[
+        DataRequired("Enter your current password."), Length(max=200)],
+        render_kw={"autocomplete": "current-password"})
+
+
 class AddStaffForm(NewPasswordForm):
     email = EmailField("Email", validators=[DataRequired("Enter their email address."),
                                             Email("That is not an email address."),
@@ -75,6 +81,10 @@ class ShopForm(StaffForm):
     shop_phone = StringField("Support phone", validators=[Optional(), Length(max=40)])
     shop_email = EmailField("Support email", validators=[
         Optional(), Email("That is not an email address."), Length(max=254)])
+    alert_emails = TextAreaField(
+        "Who is emailed when a payment needs attention",
+        description="One email address per line. Empty: nobody (look at the dashboard daily).",
+        validators=[Length(max=2000)])
     allowed_ips = TextAreaField(
         "Addresses allowed to open the dashboard",
         description="One address or range per line, like 203.0.113.7 or 192.168.1.0/24. "
@@ -85,6 +95,10 @@ class ShopForm(StaffForm):
         validators=[Length(max=4000)])
     confirm_lockout = BooleanField("Yes, save it even though it shuts out the address I am "
                                    "using now")
+
+
+class SetPasswordForm(NewPasswordForm):
+    """An owner gives someone a new password."""
 
 
 class LogoForm(StaffForm):

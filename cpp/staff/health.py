@@ -78,8 +78,12 @@ def check_cayan() -> str:
 def check_smtp() -> str:
     config = current_app.config
     timeout = config["MAIL_TIMEOUT"]
-    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
-    with smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout) as smtp:
+    if config["MAIL_USE_SSL"]:  # checked as cpp.mailer checks it when sending
+        smtp = smtplib.SMTP_SSL(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout,
+                                context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout)
+    with smtp:
         if config["MAIL_USE_TLS"]:
             smtp.starttls(context=ssl.create_default_context())
         if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:

@@ -10,6 +10,7 @@ from flask import current_app
 from ..payments.ledger import Payment, get_ledger
 
 PAGE_SIZE = 25
+LAST_PAGE = 100_000  # a page number beyond any ledger (and within the database's integers)
 SEARCH_MAX = 60
 
 
@@ -36,7 +37,7 @@ class PaymentFilter:
                   "location": self.location, "customer": self.customer, "q": self.search}
         return {key: value for key, value in values.items() if value}
 
-    def where(self) -> tuple[str, list]:
+    def where(self, postgresql: bool = False) -> tuple[str, list]:
         clauses, params = [], []
         if self.state:
             clauses.append("state = ?")
@@ -55,20 +56,28 @@ class PaymentFilter:
             params.append(self.customer)
         if self.search:
             term = self.search.upper()
-            clauses.append("(reference = ? OR customer_code = ? OR authorization_code = ?"
-                           " OR card_last4 = ? OR UPPER(customer_name) LIKE ? ESCAPE '\\'"
+            # Names: LIKE ignores case for ASCII letters on SQLite (an accented letter must be
+            # typed as it is); ILIKE ignores it for every letter on PostgreSQL.
+            like = "ILIKE" if postgresql else "LIKE"
+            clauses.append("(reference = ? OR customer_code = ? OR authorization_code = ?"  # noqa: S608
+                           f" OR card_last4 = ? OR customer_name {like} ? ESCAPE '\\'"
                            " OR id IN (SELECT payment_id FROM payment_invoices"
                            " WHERE UPPER(invoice_number) = ?))")
             params.extend([term, term, self.search, last4(self.search),
-                           "%" + like_escaped(term) + "%", term])
+                           "%" + like_escaped(self.search) + "%", term])
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# Dates outside these years are typing mistakes (and 9999-12-31 + 1 day does not exist).
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2200, 12, 31)
 
 
 def read_date(value: str | None) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value) if value else None
+        day = dt.date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return min(max(day, EARLIEST), LATEST) if day else None
 
 
 def start_of_day_utc(day: dt.date) -> str:
@@ -91,14 +100,14 @@ def like_escaped(text: str) -> str:
 def search(filters: PaymentFilter, page: int = 1,
            page_size: int | None = PAGE_SIZE) -> tuple[list[Payment], int]:
     """One page of matching payments, newest first, and how many match in all."""
-    where, params = filters.where()
     ledger = get_ledger()
+    where, params = filters.where(ledger.database.postgresql)
     with ledger.connect() as db:
         total = db.execute(f"SELECT COUNT(*) FROM payments{where}", params).fetchone()[0]  # noqa: S608
         sql = f"SELECT * FROM payments{where} ORDER BY id DESC"  # noqa: S608 - only ? bound values
         if page_size is not None:
             sql += " LIMIT ? OFFSET ?"
-            params = [*params, page_size, (max(page, 1) - 1) * page_size]
+            params = [*params, page_size, (min(max(page, 1), LAST_PAGE) - 1) * page_size]
         return ledger.load_rows(db, db.execute(sql, params).fetchall()), total
 
 

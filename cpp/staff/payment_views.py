@@ -29,7 +29,7 @@ CSV_MAX_ROWS = 50_000
 @bp.get("/payments")
 def payments():
     filters = payment_search.PaymentFilter.from_args(request.args)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), payment_search.LAST_PAGE)
     found, total = payment_search.search(filters, page)
     pages = max((total + payment_search.PAGE_SIZE - 1) // payment_search.PAGE_SIZE, 1)
     return render_template("staff/payments.html", payments=found, total=total, page=page,
@@ -89,7 +89,12 @@ def retry(reference: str):
         flash("Only a payment that needs attention can be retried.", "error")
         return redirect(url_for("staff.payment", reference=found.reference), 303)
     activity.record("retried payment", found.reference, who=g.staff.email)
-    after = staff.retry_for_staff(found)
+    try:
+        after = staff.retry_for_staff(found)
+    except staff.PaymentBusy:
+        flash("Someone is working on this payment right now. Wait a minute and look again.",
+              "error")
+        return redirect(url_for("staff.payment", reference=found.reference), 303)
     if after.state == states.NEEDS_ATTENTION:
         flash(f"Tried again; it still needs attention: {after.failure_reason}", "error")
     else:
@@ -105,14 +110,13 @@ def resolve(reference: str):
         flash("Only a payment that needs attention can be marked resolved.", "error")
     elif not form.validate_on_submit():
         flash(" ".join(message for errors in form.errors.values() for message in errors), "error")
-    elif record.transition(get_ledger(), found.id, states.NEEDS_ATTENTION, states.RESOLVED,
-                           f"marked resolved: {form.note.data.strip()}",
-                           who=f"staff {g.staff.email}"):
+    elif staff.resolve_for_staff(found, form.note.data.strip(), who=f"staff {g.staff.email}"):
         activity.record("resolved payment", f"{found.reference}: {form.note.data.strip()}",
                         who=g.staff.email)
         flash("Marked resolved. The note is in the payment's history.", "success")
     else:
-        flash("The payment changed meanwhile; nothing was marked.", "error")
+        flash("The payment is being retried or changed meanwhile; nothing was marked. Look "
+              "again in a minute.", "error")
     return redirect(url_for("staff.payment", reference=found.reference), 303)
 
 

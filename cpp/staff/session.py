@@ -90,13 +90,14 @@ def csrf_token_matches(sent: str | None) -> bool:
     return bool(expected and sent) and hmac.compare_digest(expected, sent)
 
 
-def start(account_id: int, stage: str) -> None:
-    """A new session id at each step of signing in, against session fixation."""
+def start(account_id: int, stage: str, version: int) -> None:
+    """A new session id at each step of signing in, against session fixation. `version` is
+    the account's session_version: when it moves on (a new password...), this session ends."""
     session = current()
     session.clear()
     now = time.time()
     session.set(account_id=account_id, stage=stage, signed_in_at=now, seen_at=now,
-                csrf=secrets.token_urlsafe(32))
+                version=version, csrf=secrets.token_urlsafe(32))
     session.renew_id = True
 
 

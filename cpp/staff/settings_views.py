@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import mailer, shop_settings
+from .. import email_address, mailer, shop_settings
+from ..headers import checked_origin
 from ..payments.ledger import Payment, PaymentInvoice, utcnow
 from ..payments.receipts import build_receipt
 from ..proxy import parse_networks
@@ -24,13 +24,9 @@ def lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
 
 
-def origin_problem(origins: list[str]) -> str | None:
-    for origin in origins:
-        parts = urlsplit(origin)
-        if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") \
-                or parts.query or any(ch in origin for ch in " ;'\""):
-            return f"{origin} is not a web address like https://www.yourshop.com"
-    return None
+def checked_origins(lines_: list[str]) -> list[str]:
+    """Each embedding site as a plain https origin (ValueError names the first bad one)."""
+    return list(dict.fromkeys(checked_origin(line) for line in lines_))
 
 
 def connection_details() -> list[tuple[str, str, str]]:
@@ -65,6 +61,7 @@ def render(shop_form=None, status: int = 200, lockout_warning: bool = False):
         "shop_name": config["SHOP_NAME"], "shop_phone": config.get("SHOP_PHONE") or "",
         "shop_email": config.get("SHOP_EMAIL") or "",
         "allowed_ips": "\n".join(config.get("STAFF_ALLOWED_IPS") or []),
+        "alert_emails": "\n".join(config.get("STAFF_ALERT_EMAILS") or []),
         "embed_origins": "\n".join(config.get("EMBED_ALLOWED_ORIGINS") or [])})
     location_forms = {code: LocationEmailForm(prefix=code, data=config["LOCATIONS"][code])
                       for code in known_locations()}
@@ -93,18 +90,27 @@ def save_settings():
     except ValueError as exc:
         form.allowed_ips.errors = [f"Not an address or range: {exc}"]
         return render(form, 400)
-    problem = origin_problem(origins)
-    if problem:
-        form.embed_origins.errors = [problem]
+    try:
+        origins = checked_origins(origins)
+    except ValueError as exc:
+        form.embed_origins.errors = [str(exc)]
         return render(form, 400)
+    alert_to = []
+    for line in lines(form.alert_emails.data):
+        address, problem = email_address.normalise(line)
+        if problem:
+            form.alert_emails.errors = [f"{line}: not an email address we can send to."]
+            return render(form, 400)
+        alert_to.append(address)
     if networks and not access.address_allowed(request.remote_addr, networks) \
             and not form.confirm_lockout.data:
         return render(form, 409, lockout_warning=True)
     changed = shop_settings.save({
         "SHOP_NAME": form.shop_name.data.strip(),
-        "SHOP_PHONE": form.shop_phone.data.strip() or None,
-        "SHOP_EMAIL": form.shop_email.data.strip() or None,
-        "STAFF_ALLOWED_IPS": allowed, "EMBED_ALLOWED_ORIGINS": origins}, g.staff.email)
+        "SHOP_PHONE": form.shop_phone.data.strip(),
+        "SHOP_EMAIL": form.shop_email.data.strip(),
+        "STAFF_ALLOWED_IPS": allowed, "EMBED_ALLOWED_ORIGINS": origins,
+        "STAFF_ALERT_EMAILS": list(dict.fromkeys(alert_to))}, g.staff.email)
     if changed:
         activity.record("changed settings", ", ".join(changed), who=g.staff.email)
     flash("Saved. Every page shows the new settings now." if changed else "Nothing changed.",
@@ -117,7 +123,7 @@ def save_settings():
 def upload_logo():
     form = LogoForm()
     if request.form.get("remove"):
-        shop_settings.save({"SHOP_LOGO": None}, g.staff.email)
+        shop_settings.save({"SHOP_LOGO": ""}, g.staff.email)
         activity.record("changed settings", "SHOP_LOGO removed", who=g.staff.email)
         flash("The logo is removed.", "success")
         return redirect(url_for("staff.settings"), 303)
@@ -144,7 +150,7 @@ def save_location(code: str):
     if not form.validate_on_submit():
         flash(" ".join(m for errors in form.errors.values() for m in errors), "error")
         return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
-    values = {field: (getattr(form, field).data or "").strip() or None
+    values = {field: (getattr(form, field).data or "").strip()
               for field in shop_settings.LOCATION_EMAIL_FIELDS}
     key = shop_settings.LOCATION_EMAIL_PREFIX + code
     if shop_settings.save({key: values}, g.staff.email):

@@ -13,7 +13,8 @@ from ..money import from_cents
 from ..payments import states
 from ..payments.ledger import get_ledger
 
-PAID = (states.POSTED, states.RESOLVED)
+# Resolved payments are left out: staff may have settled one by voiding its charge.
+PAID = (states.POSTED,)
 DAYS = 30
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from . import activity, health, payments_queue, stats
+from . import activity, health, payment_search, payments_queue, stats
 from .blueprint import bp
 
 ACTIVITY_PAGE = 50
@@ -24,7 +24,7 @@ def health_page():
 
 @bp.get("/activity")
 def activity_page():
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), payment_search.LAST_PAGE)
     total = activity.count()
     return render_template("staff/activity.html",
                            rows=activity.recent(ACTIVITY_PAGE, (page - 1) * ACTIVITY_PAGE),

@@ -23,6 +23,9 @@ def upgrade() -> None:
         # The last two-factor time step accepted: a code is never accepted twice.
         sa.Column("totp_last_step", sa.BigInteger),
         sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+        # Moved on by a new password, a two-factor reset or disabling: every session signed in
+        # before it ends at its next page.
+        sa.Column("session_version", sa.Integer, nullable=False, server_default="0"),
         sa.Column("created_at", sa.Text, nullable=False),
         sa.Column("last_sign_in_at", sa.Text),
         sqlite_autoincrement=True,
