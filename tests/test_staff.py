@@ -427,3 +427,20 @@ def test_a_locked_out_owner_gets_back_in_with_allow_ip(make_portal):
     assert StaffVisitor(server.url).sign_in(*CLERK).url.endswith("/staff/")
     assert ("command line", "changed settings", "STAFF_ALLOWED_IPS + 127.0.0.1") \
         in activity_of(app)
+
+
+def test_the_demo_dashboard_agrees_with_sandbox_pims_and_cayan(demo):
+    from cpp.sandbox.demo import DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD, ensure_demo_owner
+    from cpp.sandbox.pims_store import payment_id
+
+    app, server = demo
+    ensure_demo_owner(app)
+    paid(server.url, ["INV-10244", "INV-10252"])
+    owner = StaffVisitor(server.url)
+    assert owner.sign_in(DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD).url.endswith("/staff/")
+    (in_pims,) = app.extensions["sandbox_pims"].all_payments()
+    (sale,) = app.extensions["sandbox_cayan"].all_transactions()
+    page = text_of(owner.get(f"/staff/payments/{in_pims['reference']}").text)
+    assert payment_id(in_pims["id"]) in page and str(sale["token"]) in page
+    assert "$546.50" in page and in_pims["amount_cents"] == 54650 == sale["amount_cents"]
+    assert f"Visa ending {sale['card_last4']}" in page
