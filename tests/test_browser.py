@@ -521,3 +521,18 @@ def test_every_call_the_shop_shows_the_number(customer):
     c.goto("/no-such-page")
     c.check("not-found-with-number", status=404)
     assert page.get_by_role("link", name="(217) 555-0142").first.get_attribute("href") == "tel:2175550142"
+
+
+def test_your_payments_after_paying(customer):
+    c, app = customer
+    log_in(c)
+    c.page.get_by_label("Pay invoice INV-10244").check()
+    c.page.locator("#pay-button").click()
+    pay_on_card_page(c, APPROVE, "approve")
+    c.page.get_by_role("link", name="Your payments").click()
+    c.page.wait_for_url("**/payments")
+    c.check("your-payments")
+    assert "Paid" in c.text() and "$199.00" in c.text()
+    c.page.get_by_role("link", name=re.compile("Printable receipt")).click()
+    c.page.wait_for_url("**/receipt")
+    assert "PAID" in c.text()

@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 from ..cayan.models import CayanUnavailable
 from ..database import DatabaseError
 from ..errors import render_error
-from . import checkout, settlement, states
+from . import checkout, history, settlement, states
 from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
 from .posting import to_be_voided
 
@@ -95,6 +95,14 @@ def pay_is_a_button():
     return redirect(url_for("invoices.index"))
 
 
+@bp.get("/payments")
+@login_required
+def history_page():
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 1000)
+    lines, more = history.lines_for(current_user.code, page)
+    return render_template("payments/history.html", lines=lines, page=page, more=more)
+
+
 @bp.get("/payments/<reference>")
 def result(reference: str):
     payment = own_payment(reference)
@@ -106,8 +114,7 @@ def result(reference: str):
 @bp.get("/payments/<reference>/receipt")
 def receipt(reference: str):
     payment = own_payment(reference)
-    if payment.state not in (states.POSTED, states.APPROVED, states.NEEDS_ATTENTION) \
-            or payment.cayan_token is None or to_be_voided(payment):
+    if not history.has_receipt(payment):
         abort(404)
     return render_template("payments/receipt.html", payment=payment, states=states)
 

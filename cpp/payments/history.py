@@ -1,0 +1,70 @@
+"""Your payments: what a customer sees of their own payments, in plain words.
+
+Attempts that ended before anything was charged without the customer finishing them (timed
+out, replaced by a newer Pay Bill, refused by Cayan before the card page) are left out: they
+were never payments to the customer. Declines and cancellations stay, so a customer can see
+that a card did not go through.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import states
+from .ledger import Payment, get_ledger
+from .posting import to_be_voided
+
+NOT_SHOWN = (states.EXPIRED, states.REPLACED, states.STAGE_FAILED)
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class PaymentLine:
+    payment: Payment
+    words: str
+    tone: str  # ok, info, warning, error: how the state badge looks
+    has_receipt: bool
+
+
+def in_plain_words(payment: Payment) -> tuple[str, str]:
+    s = payment.state
+    if s == states.POSTED:
+        return "Paid", "ok"
+    if s in (states.APPROVED, states.NEEDS_ATTENTION):
+        if s == states.NEEDS_ATTENTION and to_be_voided(payment):
+            return "Charge being cancelled by the shop", "warning"
+        return "Charged; the shop is applying it to your invoices", "info"
+    if s == states.RESOLVED:
+        return "Settled by the shop", "ok"
+    if s in (states.NEW, states.STAGED):
+        return "In progress", "info"
+    if s == states.DECLINED:
+        return "Declined; nothing charged", "error"
+    if s == states.CANCELLED:
+        return "Cancelled; nothing charged", "info"
+    if s == states.MISMATCH:
+        return "Charge being cancelled", "warning"
+    if s == states.VOIDED:
+        return "Charge cancelled", "info"
+    return "Not completed; nothing charged", "info"
+
+
+def has_receipt(payment: Payment) -> bool:
+    """The printable receipt exists for a charge that is kept (as payments.routes.receipt)."""
+    return payment.state in (states.POSTED, states.APPROVED, states.NEEDS_ATTENTION) \
+        and payment.cayan_token is not None and not to_be_voided(payment)
+
+
+def lines_for(customer_code: str, page: int = 1) -> tuple[list[PaymentLine], bool]:
+    """One page of the customer's payments, newest first, and whether there are older ones."""
+    ledger = get_ledger()
+    shown = tuple(s for s in (states.NEW, states.STAGED, states.DECLINED, states.CANCELLED,
+                              states.APPROVED, states.POSTED, states.MISMATCH, states.VOIDED,
+                              states.NEEDS_ATTENTION, states.RESOLVED))
+    found = ledger.find(customer_code=customer_code, states=shown,
+                        limit=page * PAGE_SIZE + 1)
+    more = len(found) > page * PAGE_SIZE
+    lines = []
+    for payment in found[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]:
+        words, tone = in_plain_words(payment)
+        lines.append(PaymentLine(payment, words, tone, has_receipt(payment)))
+    return lines, more
