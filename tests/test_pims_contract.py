@@ -18,6 +18,7 @@ from cpp.pims.models import (
     PimsError,
     PimsStatus,
     PimsUnavailable,
+    UnknownCustomer,
 )
 from cpp.sandbox.faults import Fault
 
@@ -230,3 +231,37 @@ def test_ping_slower_than_the_timeout_is_unavailable(sandbox, faults):
 def test_ping_to_a_refused_connection_is_unavailable(closed_port):
     with pytest.raises(PimsUnavailable):
         client_for(f"http://127.0.0.1:{closed_port}/sandbox/pims").ping()
+
+
+def test_get_customer_returns_the_customer_without_a_password(pims, sandbox, faults):
+    customer = pims.get_customer("M-1000")
+    assert (customer.code, customer.name, customer.email, customer.location) == \
+        ("M-1000", "Jordan Rivera", "jordan.rivera@example.com", "MAIN")
+    assert faults.calls[("pims", "GetCustomer")] == 1
+    assert sandbox.pims.all_payments() == []  # it reads one customer and changes nothing
+
+
+def test_get_customer_with_an_unknown_code_faults(pims):
+    with pytest.raises(UnknownCustomer) as raised:
+        pims.get_customer("NOPE-1")
+    assert raised.value.code == "UnknownCustomer"
+
+
+def test_get_customer_of_a_disabled_account_faults(pims):
+    with pytest.raises(AccountDisabled) as raised:
+        pims.get_customer("M-4000")
+    assert raised.value.code == "AccountDisabled"
+
+
+def test_get_customer_with_the_wrong_web_services_password_is_rejected(sandbox):
+    with pytest.raises(PimsCredentialsRejected) as raised:
+        client_for(sandbox.pims_url, password="not-the-password").get_customer("M-1000")
+    assert raised.value.code == "NotAuthorized"
+
+
+@pytest.mark.parametrize("mode", ["fault", "http500", "malformed", "drop"])
+def test_get_customer_failing_is_unavailable(pims, faults, mode):
+    faults.arm(Fault("pims", "GetCustomer", mode=mode))
+    with pytest.raises(PimsUnavailable):
+        pims.get_customer("M-1000")
+    assert pims.get_customer("M-1000").name == "Jordan Rivera"  # one failure, then PIMS answers again

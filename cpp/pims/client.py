@@ -24,12 +24,13 @@ from .models import (
     PimsError,
     PimsStatus,
     PimsUnavailable,
+    UnknownCustomer,
 )
 
 WSDL = Path(__file__).with_name("pims.wsdl")
 BINDING = "{urn:cpp:pims:webservices:v1}PimsPortalBinding"
 FAULTS = {"InvalidCredentials": InvalidCredentials, "AccountDisabled": AccountDisabled,
-          "NotAuthorized": PimsCredentialsRejected}
+          "UnknownCustomer": UnknownCustomer, "NotAuthorized": PimsCredentialsRejected}
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,13 @@ class PimsClient:
         )
 
     def authenticate_customer(self, code: str, password: str) -> Customer:
-        result = self._call("AuthenticateCustomer", CustomerCode=code, Password=password)
-        return Customer(
-            code=result.Code, name=result.Name, email=result.Email or None,
-            location=result.Location or None,
-        )
+        return _customer(self._call("AuthenticateCustomer", CustomerCode=code, Password=password))
+
+    def get_customer(self, code: str) -> Customer:
+        """One customer by code, without their password (pay-by-link): authorised by our
+        web-services user. UnknownCustomer if there is no such code, AccountDisabled if the
+        account may not pay online."""
+        return _customer(self._call("GetCustomer", CustomerCode=code))
 
     def get_open_invoices(self, customer_code: str) -> list[Invoice]:
         """The hottest call: every invoices page and every Pay Bill.
@@ -145,6 +148,13 @@ class PimsClient:
                 log.warning("PIMS %s server fault: %s", operation, fault.message)
                 raise PimsUnavailable(f"PIMS {operation}: server fault") from None
             raise error from None
+
+
+def _customer(result) -> Customer:
+    return Customer(
+        code=result.Code, name=result.Name, email=result.Email or None,
+        location=result.Location or None,
+    )
 
 
 def fault_to_error(fault: zeep.exceptions.Fault) -> PimsError | None:

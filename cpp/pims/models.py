@@ -86,6 +86,10 @@ class AccountDisabled(PimsError):
     pass
 
 
+class UnknownCustomer(PimsError):
+    """GetCustomer: PIMS has no customer with that code (the `UnknownCustomer` fault)."""
+
+
 class PimsCredentialsRejected(PimsError):
     """PIMS refused the portal's own web-services user (PIMS_USERNAME / PIMS_PASSWORD): the
     `NotAuthorized` fault. A configuration problem, never the customer's; not to be confused

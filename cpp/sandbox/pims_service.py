@@ -30,6 +30,7 @@ def store() -> PimsStore:
 def endpoint():
     handlers = {
         "AuthenticateCustomer": authenticate_customer,
+        "GetCustomer": get_customer,
         "GetOpenInvoices": get_open_invoices,
         "ApplyPayment": apply_payment,
         "GetPayment": get_payment,
@@ -69,14 +70,23 @@ def soap_decimal(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def authenticate_customer(operation):
-    row = store().authenticate(text(operation, "CustomerCode"), text(operation, "Password") or "")
+def customer_element(row):
     customer = E.Customer(E.Code(row["code"]), E.Name(row["name"]))
     if row["email"]:
         customer.append(E.Email(row["email"]))
     if row["location"]:
         customer.append(E.Location(row["location"]))
-    return E.AuthenticateCustomerResponse(customer)
+    return customer
+
+
+def authenticate_customer(operation):
+    row = store().authenticate(text(operation, "CustomerCode"), text(operation, "Password") or "")
+    return E.AuthenticateCustomerResponse(customer_element(row))
+
+
+def get_customer(operation):
+    """Pay-by-link: one customer by code, no password. Reads one customer, changes nothing."""
+    return E.GetCustomerResponse(customer_element(store().customer(text(operation, "CustomerCode"))))
 
 
 def get_open_invoices(operation):

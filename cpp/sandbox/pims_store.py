@@ -85,6 +85,16 @@ class PimsStore(sqlite.Store):
             raise PimsFault("AccountDisabled", "This customer account is disabled.")
         return row
 
+    def customer(self, code: str) -> sqlite3.Row:
+        """GetCustomer: no password; the web-services user's credentials authorise it."""
+        with self.connect() as db:
+            row = db.execute("SELECT * FROM customers WHERE code = ?", (code,)).fetchone()
+        if row is None:
+            raise PimsFault("UnknownCustomer", "There is no customer with this code.")
+        if row["disabled"]:
+            raise PimsFault("AccountDisabled", "This customer account is disabled.")
+        return row
+
     def open_invoices(self, customer_code: str) -> list[sqlite3.Row]:
         with self.connect() as db:
             return db.execute(
