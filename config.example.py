@@ -135,6 +135,16 @@ MAX_CONTENT_LENGTH = 65536
 # ["https://www.yourshop.com"]. Empty: nobody may frame it.
 EMBED_ALLOWED_ORIGINS = []
 
+# --- Pay links (docs/pay-links.md) --------------------------------------------------------
+# A secret of its own, at least 32 random characters, not SECRET_KEY; without it pay links
+# are off. Make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Changing it takes back every link ever made.
+LINK_SECRET = None
+# How many days a new link works.
+LINK_DAYS = 30
+# Ids of single links taken back (`flask --app app cpp link` prints each link's id).
+LINK_REVOKED = []
+
 # --- The staff dashboard (/staff) -----------------------------------------------------------
 # Make the first owner with: flask --app app cpp staff add you@yourshop.com --role owner
 # A staff session ends after this many idle minutes, and after this many hours in any case.

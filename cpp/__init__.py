@@ -15,6 +15,7 @@ from .errors import register_errorhandlers
 from .extensions import csrf, login_manager, mail
 from .formatting import register_template_helpers
 from .headers import register_security_headers
+from .links import routes as link_routes
 from .logging_setup import configure_logging
 from .payments import ledger
 from .payments import routes as payment_routes
@@ -66,4 +67,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(invoices.bp)
     app.register_blueprint(payment_routes.bp)
+    link_routes.register(app)
     staff.init_app(app)

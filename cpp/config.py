@@ -84,6 +84,11 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "EMBED_ALLOWED_ORIGINS": [],
+    # Pay links (/pay/l/<token>, docs/pay-links.md): their own secret (at least 32 characters,
+    # not SECRET_KEY), how long a new link works, and the ids of single links taken back.
+    "LINK_SECRET": None,
+    "LINK_DAYS": 30,
+    "LINK_REVOKED": [],
     # The staff dashboard (/staff): its own session, who may open it, who hears of trouble.
     "STAFF_SESSION_IDLE_MINUTES": 30,
     "STAFF_SESSION_MAX_HOURS": 12,
@@ -102,7 +107,7 @@ INTERNAL_KEYS = ("DEMO_MODE", "MAIL_SUPPRESS_SEND", "SESSION_COOKIE_HTTPONLY",
 NUMERIC_KEYS = ("PIMS_TIMEOUT", "CAYAN_TIMEOUT", "MAIL_TIMEOUT", "DATABASE_TIMEOUT")
 
 # Keys holding lists, which an environment variable may give as "a, b".
-LIST_KEYS = ("EMBED_ALLOWED_ORIGINS", "STAFF_ALLOWED_IPS", "STAFF_ALERT_EMAILS")
+LIST_KEYS = ("EMBED_ALLOWED_ORIGINS", "STAFF_ALLOWED_IPS", "STAFF_ALERT_EMAILS", "LINK_REVOKED")
 
 
 class ConfigError(RuntimeError):
@@ -120,6 +125,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     for key in NUMERIC_KEYS:
         app.config[key] = float(app.config[key])
     app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"] or 0)
+    app.config["LINK_DAYS"] = int(app.config["LINK_DAYS"])
     for key in LIST_KEYS:  # "a, b" or "a b" from an environment variable: a list
         if isinstance(app.config[key], str):
             app.config[key] = app.config[key].replace(",", " ").split()
@@ -194,6 +200,10 @@ def check_config(app: Flask) -> None:
     for key in ("CAYAN_TRANSPORT_URL", "CAYAN_TRANSPORTWEB_URL", "CAYAN_REPORTING_URL",
                 "CAYAN_CREDIT_URL"):
         check_service_url(key, config[key])
+    secret = config.get("LINK_SECRET")
+    if secret and (len(str(secret)) < 32 or secret == config["SECRET_KEY"]):
+        raise ConfigError("LINK_SECRET must be at least 32 characters and not the same as "
+                          "SECRET_KEY (python -c \"import secrets; print(secrets.token_urlsafe(32))\")")
     if urlsplit(config["PUBLIC_URL"]).scheme not in ("http", "https"):
         raise ConfigError("PUBLIC_URL must be an absolute http(s) URL, e.g. https://pay.example.com")
 

@@ -51,7 +51,8 @@ def register_security_headers(app: Flask) -> None:
         return response
 
 
-NO_STORE_ENDPOINTS = {"payments.returned", "payments.result", "auth.login"}
+NO_STORE_ENDPOINTS = {"payments.returned", "payments.result", "auth.login", "links.open_link",
+                      "links.invoices"}
 
 
 def logo_origin(app: Flask) -> str:

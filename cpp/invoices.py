@@ -109,6 +109,7 @@ def index():
         reticked=sum(1 for invoice in invoices if invoice.number in retick),
         locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
+        customer=current_user, pay_url=url_for("payments.pay"), via_link=False,
     )
 
 

@@ -536,3 +536,25 @@ def test_your_payments_after_paying(customer):
     c.page.get_by_role("link", name=re.compile("Printable receipt")).click()
     c.page.wait_for_url("**/receipt")
     assert "PAID" in c.text()
+
+
+def test_a_pay_link_on_a_phone(customer):
+    import time as clock
+
+    from cpp.links.tokens import PayLink, make_token
+    c, app = customer
+    token = make_token(app.config["LINK_SECRET"],
+                       PayLink("M-1000", ("INV-10244", "INV-10252"), int(clock.time()) + 3600,
+                               "BROWSER"))
+    c.goto(f"/pay/l/{token}")
+    c.page.wait_for_url("**/pay/l")
+    c.check("pay-link")
+    assert "You opened a payment link for these invoices" in c.text()
+    c.page.get_by_label("Pay invoice INV-10244").check()
+    c.page.locator("#pay-button").click()
+    pay_on_card_page(c, APPROVE, "approve")
+    c.check("pay-link-paid")
+    assert "Thank you! Your payment was successful" in c.text()
+    c.page.get_by_role("link", name="Back to your invoices").click()
+    c.page.wait_for_url("**/pay/l")
+    assert "INV-10244" not in c.text() and "INV-10252" in c.text()

@@ -151,8 +151,10 @@ def test_config_example_documents_every_key():
     ("EMBED_ALLOWED_ORIGINS", ["https://*"], "EMBED_ALLOWED_ORIGINS"),
     ("EMBED_ALLOWED_ORIGINS", ["https://shop.example/pay"], "EMBED_ALLOWED_ORIGINS"),
     ("STAFF_ALLOWED_IPS", ["192.168.1.0/24", "the shop"], "STAFF_ALLOWED_IPS"),
+    ("LINK_SECRET", "too-short", "LINK_SECRET"),
+    ("LINK_SECRET", PRODUCTION["SECRET_KEY"], "LINK_SECRET"),
 ])
-def test_bad_embedding_sites_or_staff_addresses_stop_the_start(tmp_path, key, value, words):
+def test_bad_embedding_sites_staff_addresses_or_link_secret_stop_the_start(tmp_path, key, value, words):
     with pytest.raises(ConfigError, match=words):
         create_app({**PRODUCTION, key: value, "DATABASE": str(tmp_path / "l.sqlite3")})
 

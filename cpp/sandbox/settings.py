@@ -14,6 +14,8 @@ DEMO_SETTINGS: dict[str, object] = {
     "CAYAN_MERCHANT_NAME": "TEST MERCHANT",
     "CAYAN_MERCHANT_SITE_ID": "SANDBOX1",
     "CAYAN_MERCHANT_KEY": "FAKE1-FAKE2-FAKE3-FAKE4-FAKE5",
+    # Fixed, so `flask --app app cpp link` makes links the running demo accepts.
+    "LINK_SECRET": "demo-link-secret-not-for-production-use",
     "SHOP_NAME": "Northside Device Repair (demo)",
     "SHOP_LOGO": "/static/img/demo-logo.png",
     "SHOP_PHONE": "(217) 555-0142",

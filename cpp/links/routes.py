@@ -1,0 +1,155 @@
+"""A pay link opens a narrow session: that customer's open invoices (only the link's, if it
+names some), Pay Bill, and the result of that payment. No history, no other page of the account:
+those still need a normal login. PIMS is asked on every use, so a paid invoice simply is not
+shown, and a disabled account cannot pay.
+
+The token is only in the first request's address: the browser is sent on to /pay/l at once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import asdict
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+
+from ..auth.session import PortalCustomer, end_session
+from ..errors import render_error
+from ..invoices import LIST_TOOLS_FROM, PAGE_SIZE, Balance, InvoiceRow, location_names
+from ..payments import checkout
+from ..pims.client import get_pims
+from ..pims.models import AccountDisabled, Customer, UnknownCustomer
+from ..selection import read_tick
+from .tokens import LinkRefused, read_token
+
+bp = Blueprint("links", __name__)
+audit = logging.getLogger("cpp.audit")
+
+EXPIRED = ("This payment link has expired",
+           "Payment links work for a limited time. Ask the shop for a new one, or log in with "
+           "your account number and password to pay.")
+REFUSED = ("This payment link can't be used",
+           "It may have been mistyped or replaced by a newer one. Ask the shop for a new link, "
+           "or log in with your account number and password to pay.")
+NOT_SET_UP = ("Payment links are not set up",
+              "Please log in with your account number and password to pay, or call the shop.")
+SESSION_GONE = ("Please open your payment link again",
+                "For your security the page timed out. Open the link from your email or text "
+                "again, or log in to pay.")
+
+
+@bp.get("/pay/l/<path:token>")
+def open_link(token: str):
+    secret = current_app.config.get("LINK_SECRET")
+    if not secret:
+        audit.warning("pay link refused: LINK_SECRET is not set")
+        return render_error(404, *NOT_SET_UP)
+    try:
+        link = read_token(secret, token, time.time(), current_app.config.get("LINK_REVOKED"))
+    except LinkRefused as refused:
+        audit.warning("pay link refused (%s) from %s", refused.why, request.remote_addr)
+        return render_error(410 if refused.why == "expired" else 404,
+                            *(EXPIRED if refused.why == "expired" else REFUSED))
+    try:
+        customer = get_pims().get_customer(link.customer_code)
+    except (UnknownCustomer, AccountDisabled) as exc:
+        audit.warning("pay link %s refused: customer %s %s", link.link_id, link.customer_code,
+                      type(exc).__name__)
+        return render_error(404, *REFUSED)
+    if current_user.is_authenticated and current_user.code == customer.code:
+        return redirect(url_for("invoices.index"))  # already logged in: the whole account
+    # Whoever was using this browser before, their session ends here.
+    end_session()
+    session.regenerate()
+    session["pay_link"] = {"customer": asdict(customer), "invoices": list(link.invoice_numbers),
+                           "link_id": link.link_id, "expires_at": link.expires_at,
+                           "seen_at": int(time.time())}
+    audit.info("pay link %s opened for %s from %s", link.link_id, customer.code,
+               request.remote_addr)
+    return redirect(url_for("links.invoices"), 303)
+
+
+def current_link() -> dict | None:
+    """The link this browser opened, while it is fresh (its own expiry, the idle timeout)."""
+    link = session.get("pay_link")
+    if not link:
+        return None
+    now = int(time.time())
+    idle = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    if now >= link["expires_at"] or now - link.get("seen_at", 0) > idle:
+        session.pop("pay_link", None)
+        return None
+    if now - link.get("seen_at", 0) >= 30:
+        link["seen_at"] = now
+        session["pay_link"] = link
+    return link
+
+
+def link_customer_code() -> str | None:
+    """For templates: the customer a pay link in this browser is for."""
+    link = session.get("pay_link") if not current_user.is_authenticated else None
+    return link["customer"]["code"] if link else None
+
+
+def linked_invoices(link: dict):
+    wanted = set(link["invoices"])
+    invoices = get_pims().get_open_invoices(link["customer"]["code"])
+    return [invoice for invoice in invoices if not wanted or invoice.number in wanted]
+
+
+@bp.get("/pay/l")
+def invoices():
+    link = current_link()
+    if link is None:
+        return render_error(401, *SESSION_GONE)
+    found = linked_invoices(link)
+    today = dt.date.today()
+    locations = location_names(found)
+    customer = Customer(**link["customer"])
+    return render_template(
+        "invoices/index.html", invoices=found, rows=InvoiceRow.all_of(found, today, locations),
+        balance=Balance.of(found, today), retick=set(), reticked=0, locations=locations,
+        list_tools=len(found) > LIST_TOOLS_FROM, page_size=PAGE_SIZE,
+        resume_url=session.pop("resume_url", None), customer=customer,
+        pay_url=url_for("links.pay"), via_link=True, link_names_invoices=bool(link["invoices"]))
+
+
+@bp.post("/pay/l")
+def pay():
+    link = current_link()
+    if link is None:
+        return render_error(401, *SESSION_GONE)
+    ticks = request.form.getlist("invoice")
+    allowed = set(link["invoices"])
+    if allowed:
+        for tick in ticks:
+            parsed = read_tick(tick)
+            if parsed is None or parsed[0] not in allowed:
+                flash("That invoice is not part of this payment link. Log in to pay other "
+                      "invoices.", "error")
+                return redirect(url_for("links.invoices"), 303)
+    customer = PortalCustomer(Customer(**link["customer"]))
+    try:
+        card_page = checkout.start_payment(customer, ticks)
+    except checkout.PayBillRefused as refusal:
+        flash(refusal.message, "error")
+        if refusal.resume_url:
+            session["resume_url"] = refusal.resume_url
+        return redirect(url_for("links.invoices"), 303)
+    return redirect(card_page, 303)
+
+
+def register(app) -> None:
+    app.register_blueprint(bp)
+    app.add_template_global(link_customer_code)
