@@ -135,6 +135,12 @@ MAX_CONTENT_LENGTH = 65536
 # ["https://www.yourshop.com"]. Empty: nobody may frame it.
 EMBED_ALLOWED_ORIGINS = []
 
+# --- Partial payments --------------------------------------------------------------------
+# Let customers pay part of an invoice: they change the amount of a ticked invoice, from
+# MIN_PARTIAL_AMOUNT (or the whole balance, when that is less) up to its balance due.
+ALLOW_PARTIAL_PAYMENTS = False
+MIN_PARTIAL_AMOUNT = "5.00"
+
 # --- Pay links (docs/pay-links.md) --------------------------------------------------------
 # A secret of its own, at least 32 random characters, not SECRET_KEY; without it pay links
 # are off. Make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"

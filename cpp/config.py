@@ -84,6 +84,10 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "EMBED_ALLOWED_ORIGINS": [],
+    # Partial payments: customers may pay part of an invoice, at least MIN_PARTIAL_AMOUNT
+    # (or the whole balance, when that is less).
+    "ALLOW_PARTIAL_PAYMENTS": False,
+    "MIN_PARTIAL_AMOUNT": "5.00",
     # Pay links (/pay/l/<token>, docs/pay-links.md): their own secret (at least 32 characters,
     # not SECRET_KEY), how long a new link works, and the ids of single links taken back.
     "LINK_SECRET": None,
@@ -126,6 +130,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config[key] = float(app.config[key])
     app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"] or 0)
     app.config["LINK_DAYS"] = int(app.config["LINK_DAYS"])
+    app.config["ALLOW_PARTIAL_PAYMENTS"] = as_bool(app.config["ALLOW_PARTIAL_PAYMENTS"])
     for key in LIST_KEYS:  # "a, b" or "a b" from an environment variable: a list
         if isinstance(app.config[key], str):
             app.config[key] = app.config[key].replace(",", " ").split()
@@ -133,10 +138,30 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config["DATABASE"] = os.path.join(app.instance_path, "cpp.sqlite3")
     decide_mode(app)
     check_limits_and_proxies(app)
+    check_money_settings(app)
     check_config(app)
     # The session cookie only travels over HTTPS when the portal is served over HTTPS.
     app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_URL"]).lower().startswith("https://")
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=app.config["SESSION_MAX_HOURS"])
+
+
+def as_bool(value) -> bool:
+    """True, or an environment variable's "true", "1", "yes", "on"."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def check_money_settings(app: Flask) -> None:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        minimum = Decimal(str(app.config["MIN_PARTIAL_AMOUNT"]))
+    except InvalidOperation:
+        minimum = Decimal(-1)
+    if not (minimum >= Decimal("0.01") and minimum == minimum.quantize(Decimal("0.01"))):
+        raise ConfigError(f"MIN_PARTIAL_AMOUNT must be an amount like \"5.00\": "
+                          f"{app.config['MIN_PARTIAL_AMOUNT']!r}")
 
 
 def is_demo_configuration(config) -> bool:

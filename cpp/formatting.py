@@ -70,6 +70,10 @@ def html_lang() -> str:
     return current_app.config["LOCALE"].replace("_", "-")
 
 
+def min_partial_amount() -> Decimal:
+    return Decimal(str(current_app.config["MIN_PARTIAL_AMOUNT"]))
+
+
 def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(format_money, "money")
     app.add_template_filter(date, "date")
@@ -80,4 +84,5 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(shop.contacts, "shop_contacts")
     app.add_template_global(shop.location, "shop_location")
     app.add_template_global(tick_value)
+    app.add_template_global(min_partial_amount)
     app.add_template_filter(phone_link, "tel")

@@ -58,6 +58,7 @@ class InvoiceRow:
     overdue: bool
     balance: str
     details: str
+    plain: str          # the balance as typed in an amount field: "1234.50"
 
     @classmethod
     def all_of(cls, invoices: list[Invoice], today: dt.date,
@@ -84,6 +85,7 @@ class InvoiceRow:
                 overdue=invoice.is_overdue(today),
                 balance=formatted_money(invoice.balance_due, currency, locale),
                 details=" · ".join(part for part in details if part),
+                plain=f"{invoice.balance_due:.2f}",
             ))
         return rows
 

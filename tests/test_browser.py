@@ -558,3 +558,19 @@ def test_a_pay_link_on_a_phone(customer):
     c.page.get_by_role("link", name="Back to your invoices").click()
     c.page.wait_for_url("**/pay/l")
     assert "INV-10244" not in c.text() and "INV-10252" in c.text()
+
+
+def test_paying_part_of_an_invoice(customer):
+    c, app = customer
+    app.config["ALLOW_PARTIAL_PAYMENTS"] = True  # read on every page: as a shop that turns it on
+    log_in(c)
+    c.check("invoices-partial")
+    assert not c.page.get_by_label("Amount to pay on INV-10244").is_visible()
+    c.page.get_by_label("Pay invoice INV-10244").check()  # its amount appears, to change
+    c.page.get_by_label("Amount to pay on INV-10244").fill("50")
+    assert c.page.locator("#selected-total").inner_text() == "$50.00"
+    assert c.page.locator("#pay-button").inner_text() == "Pay $50.00 for 1 invoice"
+    c.page.locator("#pay-button").click()
+    pay_on_card_page(c, APPROVE, "approve")
+    c.check("paid-part")
+    assert "$149.00 is still to pay" in c.text()

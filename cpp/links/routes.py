@@ -28,6 +28,7 @@ from ..auth.session import PortalCustomer, end_session
 from ..errors import render_error
 from ..invoices import LIST_TOOLS_FROM, PAGE_SIZE, Balance, InvoiceRow, location_names
 from ..payments import checkout
+from ..payments.routes import partial_amounts
 from ..pims.client import get_pims
 from ..pims.models import AccountDisabled, Customer, UnknownCustomer
 from ..selection import read_tick
@@ -141,7 +142,7 @@ def pay():
                 return redirect(url_for("links.invoices"), 303)
     customer = PortalCustomer(Customer(**link["customer"]))
     try:
-        card_page = checkout.start_payment(customer, ticks)
+        card_page = checkout.start_payment(customer, ticks, partial_amounts())
     except checkout.PayBillRefused as refusal:
         flash(refusal.message, "error")
         if refusal.resume_url:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from decimal import Decimal
 from urllib.parse import quote
 
 from flask import current_app, url_for
@@ -17,9 +18,9 @@ from .. import email_address
 from ..cayan.client import get_cayan
 from ..cayan.models import CayanError, CayanUnavailable
 from ..formatting import absolute_url, format_money
-from ..money import to_cents
+from ..money import from_cents, to_cents
 from ..pims.client import get_pims
-from ..selection import MAX_INVOICES_PER_PAYMENT, read_tick
+from ..selection import MAX_INVOICES_PER_PAYMENT, read_amount, read_tick
 from . import record, states
 from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
 from .retry import next_attempt
@@ -36,6 +37,28 @@ class PayBillRefused(Exception):
         super().__init__(message)
         self.message = message
         self.resume_url = resume_url
+
+
+def amount_to_pay(invoice, typed: dict[str, str] | None) -> Decimal:
+    """The whole balance, or (partial payments allowed) the amount typed for it: two decimal
+    places at most, at least MIN_PARTIAL_AMOUNT (or the whole balance, if that is less), at
+    most the balance PIMS has now."""
+    text = (typed or {}).get(invoice.number, "").strip()
+    if typed is None or not text:
+        return invoice.balance_due
+    cents = read_amount(text)
+    balance = to_cents(invoice.balance_due)
+    minimum = min(to_cents(Decimal(str(current_app.config["MIN_PARTIAL_AMOUNT"]))), balance)
+    if cents is None:
+        raise PayBillRefused(f"The amount for invoice {invoice.number} should look like "
+                             f"{invoice.balance_due:.2f}, with at most two decimal places.")
+    if cents > balance:
+        raise PayBillRefused(f"You can pay at most {format_money(invoice.balance_due)} on "
+                             f"invoice {invoice.number}: its balance due.")
+    if cents < minimum:
+        raise PayBillRefused(f"Please pay at least {format_money(from_cents(minimum))} on "
+                             f"invoice {invoice.number}.")
+    return from_cents(cents)
 
 
 def parse_selection(values: list[str]) -> dict[str, int]:
@@ -55,10 +78,11 @@ def parse_selection(values: list[str]) -> dict[str, int]:
     return picked
 
 
-def start_payment(customer, selection: list[str]) -> str:
+def start_payment(customer, selection: list[str], typed: dict[str, str] | None = None) -> str:
     """Check the ticked invoices against PIMS, record the payment, stage it with Cayan.
 
-    Returns the URL of Cayan's card page.
+    `typed` holds the amounts typed for invoices when partial payments are allowed (None:
+    every ticked invoice is paid in full). Returns the URL of Cayan's card page.
     """
     picked = parse_selection(selection)
     open_invoices = {inv.number: inv for inv in get_pims().get_open_invoices(customer.code)}
@@ -72,7 +96,9 @@ def start_payment(customer, selection: list[str]) -> str:
                             f"{format_money(invoice.balance_due)}.")
     if problems:
         raise PayBillRefused(" ".join(problems) + " Please review your invoices and try again.")
-    invoices = [PaymentInvoice(i.number, i.balance_due, i.location, i.description, i.date)
+    amounts = {number: amount_to_pay(open_invoices[number], typed) for number in picked}
+    invoices = [PaymentInvoice(i.number, amounts[i.number], i.location, i.description, i.date,
+                               balance=i.balance_due)
                 for i in (open_invoices[number] for number in picked)]
     ledger = get_ledger()
     email, email_problem = email_address.normalise(customer.customer.email)

@@ -26,10 +26,18 @@ REFERENCE_LENGTH = 8
 @dataclass(frozen=True)
 class PaymentInvoice:
     number: str
-    amount: Decimal
+    amount: Decimal  # what this payment pays on it
     location: str | None
     description: str | None
     date: dt.date | None
+    balance: Decimal | None = None  # its balance due before this payment (None: not kept)
+
+    @property
+    def remaining(self) -> Decimal | None:
+        """What is left to pay on it after this payment, when that is something."""
+        if self.balance is None or self.amount >= self.balance:
+            return None
+        return self.balance - self.amount
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,10 @@ class Ledger:
             raise RuntimeError("could not allocate a unique payment reference")
         db.executemany(
             "INSERT INTO payment_invoices (payment_id, invoice_number, amount_cents, location,"
-            " description, invoice_date) VALUES (?, ?, ?, ?, ?, ?)",
+            " description, invoice_date, balance_cents) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(payment_id, i.number, to_cents(i.amount), i.location, i.description,
-              i.date.isoformat() if i.date else None) for i in invoices],
+              i.date.isoformat() if i.date else None,
+              to_cents(i.balance) if i.balance is not None else None) for i in invoices],
         )
         return payment_id, reference, transaction_id
 
@@ -182,7 +191,9 @@ class Ledger:
         invoices = tuple(
             PaymentInvoice(r["invoice_number"], from_cents(r["amount_cents"]), r["location"],
                            r["description"],
-                           dt.date.fromisoformat(r["invoice_date"]) if r["invoice_date"] else None)
+                           dt.date.fromisoformat(r["invoice_date"]) if r["invoice_date"] else None,
+                           from_cents(r["balance_cents"]) if r["balance_cents"] is not None
+                           else None)
             for r in db.execute("SELECT * FROM payment_invoices WHERE payment_id = ?"
                                 " ORDER BY invoice_number", (row["id"],))
         )

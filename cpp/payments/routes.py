@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 from ..cayan.models import CayanUnavailable
 from ..database import DatabaseError
 from ..errors import render_error
+from ..selection import typed_amounts
 from . import checkout, history, settlement, states
 from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
 from .posting import to_be_voided
@@ -36,13 +37,21 @@ REFERENCE = re.compile(f"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}$")
 @login_required
 def pay():
     try:
-        card_page = checkout.start_payment(current_user, request.form.getlist("invoice"))
+        card_page = checkout.start_payment(current_user, request.form.getlist("invoice"),
+                                           partial_amounts())
     except checkout.PayBillRefused as refusal:
         flash(refusal.message, "error")
         if refusal.resume_url:
             session["resume_url"] = refusal.resume_url
         return redirect(url_for("invoices.index"), 303)
     return redirect(card_page, 303)
+
+
+def partial_amounts() -> dict[str, str] | None:
+    """The amounts typed on the invoices page, when the shop allows partial payments."""
+    if not current_app.config["ALLOW_PARTIAL_PAYMENTS"]:
+        return None
+    return typed_amounts(request.form)
 
 
 @bp.errorhandler(CayanUnavailable)

@@ -9,6 +9,8 @@
   var list = document.getElementById("invoice-list");
   var rows = Array.prototype.slice.call(list.children);
   var boxes = rows.map(function (row) { return row.querySelector('input[name="invoice"]'); });
+  // Partial payments (when the shop allows them): each row's amount field.
+  var amounts = rows.map(function (row) { return row.querySelector(".invoice__amount"); });
   // What search looks in, what sorting keeps stable: read once from the page as served.
   var searchText = rows.map(function (row) { return row.textContent.toLowerCase(); });
   rows.forEach(function (row, i) { row.setAttribute("data-order", i); });
@@ -31,14 +33,25 @@
     style: "currency", currency: total.getAttribute("data-currency") || "USD"
   });
 
+  // The cents typed in a row's amount field ("50", "1,234.5", "$12.30"), read as text: no
+  // float arithmetic on money. Its whole balance while the field holds no amount; the server
+  // checks every amount again and says plainly what is wrong with one.
+  function rowCents(i) {
+    var full = parseInt(boxes[i].getAttribute("data-cents"), 10);
+    var match = amounts[i] && /^\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?$/
+      .exec(amounts[i].value.trim());
+    if (!match) { return full; }
+    return parseInt(match[1].replace(/,/g, ""), 10) * 100 + parseInt((match[2] || "0").padEnd(2, "0"), 10);
+  }
+
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   // What is ticked, what the page says and what Pay Bill sends always agree: this runs after
   // every change, and on every showing of the page (Back and Forward included).
   function update() {
     var cents = 0, ticked = 0;
-    boxes.forEach(function (box) {
-      if (box.checked) { cents += parseInt(box.getAttribute("data-cents"), 10); ticked += 1; }
+    boxes.forEach(function (box, i) {
+      if (box.checked) { cents += rowCents(i); ticked += 1; }
     });
     // Integer cents, divided only for display: no float arithmetic on money.
     var amount = formatter.format(cents / 100);
@@ -52,7 +65,11 @@
       button.setAttribute("aria-disabled", ticked ? "false" : "true");
     }
     if (ticked) { hint.hidden = true; }
-    rows.forEach(function (row, i) { row.classList.toggle("is-ticked", boxes[i].checked); });
+    rows.forEach(function (row, i) {
+      row.classList.toggle("is-ticked", boxes[i].checked);
+      // An amount to change only where it is paid: a long list stays short.
+      if (amounts[i]) { amounts[i].parentNode.hidden = !boxes[i].checked; }
+    });
     describeList();
   }
 
@@ -132,6 +149,13 @@
     update();
   });
   boxes.forEach(function (box) { box.addEventListener("change", update); });
+  amounts.forEach(function (field, i) {
+    if (!field) { return; }
+    field.addEventListener("input", function () {
+      if (field.value.trim()) { boxes[i].checked = true; } // typing an amount means paying it
+      update();
+    });
+  });
 
   form.addEventListener("submit", function (event) {
     if (form.getAttribute("data-submitted")) {

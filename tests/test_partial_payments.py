@@ -1,0 +1,95 @@
+"""Partial payments (ALLOW_PARTIAL_PAYMENTS): the customer chooses how much of a ticked
+invoice to pay, within bounds the server checks against PIMS at Pay Bill; Cayan is asked for
+that sum, PIMS gets those allocations, and the receipt says what is still to pay."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cpp.selection import read_amount
+
+from .test_payments import APPROVE
+from .visitor import Visitor, text_of
+
+
+@pytest.mark.parametrize("text,cents", [
+    ("50", 5000), ("50.5", 5050), ("50.05", 5005), ("$1,234.56", 123456), (" 7.00 ", 700),
+    ("0.01", 1), ("50.", None), (".5", None), ("50.555", None), ("-5", None), ("5e2", None),
+    ("1,23.00", None), ("", None), ("fifty", None), ("١٢", None), ("50,00", None),
+])
+def test_amounts_as_customers_type_them(text, cents):
+    assert read_amount(text) == cents
+
+
+@pytest.fixture
+def partial_portal(make_portal):
+    return make_portal(ALLOW_PARTIAL_PAYMENTS=True, MIN_PARTIAL_AMOUNT="10.00")
+
+
+def pay_with_amounts(visitor: Visitor, ticks: dict[str, str]):
+    choices = visitor.invoice_choices()
+    data = {"invoice": [choices[number] for number in ticks]}
+    data.update({f"amount-{number}": amount for number, amount in ticks.items()})
+    return visitor.post_form("/pay", data, allow_redirects=False)
+
+
+def test_part_of_an_invoice_is_charged_applied_and_receipted(partial_portal, sandbox, smtp):
+    app, server = partial_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    page = customer.get("/invoices")
+    assert 'name="amount-INV-10244"' in page.text and "at least $10.00" in text_of(page.text)
+    response = pay_with_amounts(customer, {"INV-10244": "50.00", "INV-10252": ""})
+    assert response.status_code == 303
+    result = text_of(customer.follow(customer.card_page(response.headers["Location"],
+                                                        APPROVE)).text)
+    assert "Thank you! Your payment was successful" in result
+    assert "$397.50" in result  # 50.00 + the whole 347.50
+    assert "Part payment: $199.00 was due, $149.00 is still to pay." in result
+    (applied,) = sandbox.pims.all_payments()
+    assert applied["amount_cents"] == 39750
+    assert sandbox.pims.balance("INV-10244") == Decimal("149.00")
+    assert sandbox.pims.balance("INV-10252") == Decimal("0.00")
+    (sale,) = sandbox.cayan.all_transactions()
+    assert sale["amount_cents"] == 39750
+    (receipt,) = smtp.messages()
+    assert "Part payment: $199.00 was due, $149.00 is still to pay." in receipt["text"]
+    # The rest is still open, with its new balance.
+    assert customer.invoice_choices()["INV-10244"] == "INV-10244|14900"
+
+
+@pytest.mark.parametrize("amount,words", [
+    ("199.01", "You can pay at most $199.00 on invoice INV-10244"),
+    ("9.99", "Please pay at least $10.00 on invoice INV-10244"),
+    ("50.001", "should look like 199.00"),
+    ("0", "Please pay at least $10.00"),
+    ("<script>", "should look like 199.00"),
+])
+def test_an_amount_out_of_bounds_is_refused_plainly(partial_portal, sandbox, amount, words):
+    app, server = partial_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    response = pay_with_amounts(customer, {"INV-10244": amount})
+    assert response.status_code == 303 and response.headers["Location"] == "/invoices"
+    assert words in text_of(customer.get("/invoices").text)
+    assert app.extensions["ledger"].find() == [] and sandbox.cayan.all_transactions() == []
+
+
+def test_a_small_balance_is_paid_whole_whatever_the_minimum(make_portal, sandbox):
+    app, server = make_portal(ALLOW_PARTIAL_PAYMENTS=True, MIN_PARTIAL_AMOUNT="500.00")
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    response = pay_with_amounts(customer, {"INV-10244": "199.00"})
+    assert response.status_code == 303 and "transportweb" in response.headers["Location"]
+
+
+def test_amounts_are_ignored_unless_the_shop_allows_part_payments(portal, sandbox):
+    app, server = portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    assert 'name="amount-' not in customer.get("/invoices").text
+    response = pay_with_amounts(customer, {"INV-10244": "50.00"})
+    customer.follow(customer.card_page(response.headers["Location"], APPROVE))
+    (applied,) = sandbox.pims.all_payments()
+    assert applied["amount_cents"] == 19900  # the whole balance, as PIMS has it
