@@ -141,6 +141,14 @@ EMBED_ALLOWED_ORIGINS = []
 ALLOW_PARTIAL_PAYMENTS = False
 MIN_PARTIAL_AMOUNT = "5.00"
 
+# --- The counter kiosk --------------------------------------------------------------------
+# True: every browser is a counter kiosk (big buttons, Start over, nothing kept between
+# customers, receipts by email only). Usually leave it False and turn single tablets into
+# kiosks from the staff dashboard (Manage Settings > Counter kiosk).
+KIOSK_MODE = False
+# A kiosk starts over after this many seconds without a touch (at least 15).
+KIOSK_IDLE_SECONDS = 90
+
 # --- Pay links (docs/pay-links.md) --------------------------------------------------------
 # A secret of its own, at least 32 random characters, not SECRET_KEY; without it pay links
 # are off. Make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"

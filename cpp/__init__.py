@@ -5,7 +5,7 @@ import os
 
 from flask import Flask
 
-from . import invoices, shared_state, shop_settings, staff
+from . import invoices, kiosk, shared_state, shop_settings, staff
 from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
@@ -68,4 +68,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(invoices.bp)
     app.register_blueprint(payment_routes.bp)
     link_routes.register(app)
+    kiosk.register(app)
     staff.init_app(app)

@@ -88,6 +88,10 @@ DEFAULTS: dict[str, object] = {
     # (or the whole balance, when that is less).
     "ALLOW_PARTIAL_PAYMENTS": False,
     "MIN_PARTIAL_AMOUNT": "5.00",
+    # The counter kiosk (cpp.kiosk): the whole portal as one, or browsers an owner turns into
+    # one from the dashboard; a kiosk starts over after this many seconds without a touch.
+    "KIOSK_MODE": False,
+    "KIOSK_IDLE_SECONDS": 90,
     # Pay links (/pay/l/<token>, docs/pay-links.md): their own secret (at least 32 characters,
     # not SECRET_KEY), how long a new link works, and the ids of single links taken back.
     "LINK_SECRET": None,
@@ -131,6 +135,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"] or 0)
     app.config["LINK_DAYS"] = int(app.config["LINK_DAYS"])
     app.config["ALLOW_PARTIAL_PAYMENTS"] = as_bool(app.config["ALLOW_PARTIAL_PAYMENTS"])
+    app.config["KIOSK_MODE"] = as_bool(app.config["KIOSK_MODE"])
+    app.config["KIOSK_IDLE_SECONDS"] = max(int(app.config["KIOSK_IDLE_SECONDS"]), 15)
     for key in LIST_KEYS:  # "a, b" or "a b" from an environment variable: a list
         if isinstance(app.config[key], str):
             app.config[key] = app.config[key].replace(",", " ").split()

@@ -574,3 +574,36 @@ def test_paying_part_of_an_invoice(customer):
     pay_on_card_page(c, APPROVE, "approve")
     c.check("paid-part")
     assert "$149.00 is still to pay" in c.text()
+
+
+def test_two_customers_one_after_the_other_at_the_counter_kiosk(customer):
+    c, app = customer
+    app.config["KIOSK_MODE"] = True
+    page = c.page
+    page.clock.install()
+    log_in(c)
+    c.check("kiosk-invoices")
+    assert "Starting over in 90 s" in c.text()
+    page.get_by_label("Pay invoice INV-10244").check()
+    page.locator("#pay-button").click()
+    pay_on_card_page(c, APPROVE, "approve")
+    c.check("kiosk-result")
+    assert "Thank you! Your payment was successful" in c.text()
+    assert page.get_by_role("link", name=re.compile("printable receipt", re.I)).count() == 0
+    page.get_by_role("button", name="Done").click()
+    page.wait_for_url("**/login")
+    # The next customer presses Back as far as it goes: nothing of Jordan's comes back.
+    for _ in range(6):
+        page.go_back()
+        page.wait_for_load_state("load")
+        text = c.text()
+        assert "Jordan" not in text and "INV-10244" not in text and "$199.00" not in text, \
+            page.url
+    # The second customer walks away mid-login: the countdown starts over for the next one.
+    c.goto("/login")
+    page.get_by_label("Account #").fill("M-1001")
+    with page.expect_navigation():
+        page.clock.run_for("01:35")  # 95 seconds without a touch
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/login") and page.get_by_label("Account #").input_value() == ""
+    c.check("kiosk-start-again")

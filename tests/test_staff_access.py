@@ -10,7 +10,8 @@ from .visitor import Visitor, text_of
 
 ARGUMENTS = {"reference": "ABCDEFGH", "account_id": "1", "code": "MAIN"}
 OWNER_ONLY = ("staff.settings", "staff.save_settings", "staff.upload_logo", "staff.save_location",
-              "staff.team", "staff.disable", "staff.enable")
+              "staff.team", "staff.disable", "staff.enable", "staff.reset_two_factor",
+              "staff.set_password", "staff.kiosk_page")
 
 
 def staff_routes(app) -> list[tuple[str, str, str]]:
@@ -75,9 +76,11 @@ def test_staff_get_no_owner_page(guarded):
     clerk = StaffVisitor(server.url)
     clerk.sign_in(*CLERK)
     token = clerk.token()
+    checked = set()
     for endpoint, method, path in staff_routes(app):
         if endpoint not in OWNER_ONLY:
             continue
+        checked.add(endpoint)
         response = (clerk.session.get(server.url + path, allow_redirects=False)
                     if method == "GET" else
                     clerk.session.post(server.url + path, allow_redirects=False,
@@ -85,7 +88,9 @@ def test_staff_get_no_owner_page(guarded):
                                        headers={"Origin": server.url}))
         assert response.status_code == 403, (endpoint, method, response.status_code)
     settings_unchanged(app)
+    assert checked == set(OWNER_ONLY)  # every owner page still exists under its name
     assert "Manage Settings" not in clerk.get("/staff/").text
+    assert "cpp_kiosk" not in clerk.session.cookies
 
 
 def test_every_form_needs_the_staff_token_and_this_portals_origin(guarded):

@@ -62,12 +62,23 @@ def load_customer(code: str) -> PortalCustomer | None:
     if not data or data.get("code") != code:
         return None
     now = int(time.time())
-    idle_limit = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    idle_limit = idle_limit_seconds()
     max_age = int(current_app.config["SESSION_MAX_HOURS"]) * 3600
     if now - session.get("seen_at", 0) > idle_limit or now - session.get("login_at", 0) > max_age:
         session.clear()
         session["expired"] = True
         return None
-    if now - session.get("seen_at", 0) >= SEEN_AT_PRECISION:
+    if now - session.get("seen_at", 0) >= min(SEEN_AT_PRECISION, idle_limit // 3):
         session["seen_at"] = now  # a write to the session store: not on every page load
     return PortalCustomer(Customer(**data))
+
+
+def idle_limit_seconds() -> int:
+    """SESSION_IDLE_MINUTES, or on a counter kiosk KIOSK_IDLE_SECONDS (cpp.kiosk)."""
+    from ..kiosk import is_kiosk
+
+    if is_kiosk():
+        # The page's countdown (which any touch resets) starts over at KIOSK_IDLE_SECONDS; the
+        # server is the backstop for a page left without its script, or on Cayan's.
+        return 2 * int(current_app.config["KIOSK_IDLE_SECONDS"])
+    return int(current_app.config["SESSION_IDLE_MINUTES"]) * 60

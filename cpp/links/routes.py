@@ -24,7 +24,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from ..auth.session import PortalCustomer, end_session
+from ..auth.session import PortalCustomer, end_session, idle_limit_seconds
 from ..errors import render_error
 from ..invoices import LIST_TOOLS_FROM, PAGE_SIZE, Balance, InvoiceRow, location_names
 from ..payments import checkout
@@ -87,11 +87,11 @@ def current_link() -> dict | None:
     if not link:
         return None
     now = int(time.time())
-    idle = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    idle = idle_limit_seconds()
     if now >= link["expires_at"] or now - link.get("seen_at", 0) > idle:
         session.pop("pay_link", None)
         return None
-    if now - link.get("seen_at", 0) >= 30:
+    if now - link.get("seen_at", 0) >= min(30, idle // 3):
         link["seen_at"] = now
         session["pay_link"] = link
     return link

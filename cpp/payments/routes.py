@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 from ..cayan.models import CayanUnavailable
 from ..database import DatabaseError
 from ..errors import render_error
+from ..kiosk import is_kiosk
 from ..selection import typed_amounts
 from . import checkout, history, settlement, states
 from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
@@ -123,7 +124,7 @@ def result(reference: str):
 @bp.get("/payments/<reference>/receipt")
 def receipt(reference: str):
     payment = own_payment(reference)
-    if not history.has_receipt(payment):
+    if not history.has_receipt(payment) or is_kiosk():  # a kiosk's receipts go by email only
         abort(404)
     return render_template("payments/receipt.html", payment=payment, states=states)
 

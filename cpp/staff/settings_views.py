@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import email_address, mailer, shop_settings
+from .. import email_address, kiosk, mailer, shop_settings
 from ..headers import checked_origin
 from ..payments.ledger import Payment, PaymentInvoice, utcnow
 from ..payments.receipts import build_receipt
 from ..proxy import parse_networks
 from . import access, activity, logo
+from . import session as staff_session
 from .access import owner_only
 from .blueprint import bp
 from .forms import LocationEmailForm, LogoForm, ShopForm
@@ -187,3 +188,23 @@ def send_test_receipt(code: str):
         activity.record("sent test receipt", f"{code} to {g.staff.email}", who=g.staff.email)
         flash(f"Test receipt sent to {g.staff.email}.", "success")
     return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
+
+
+@bp.route("/kiosk", methods=["GET", "POST"])
+@owner_only
+def kiosk_page():
+    """Turn the browser in use (a tablet at the counter) into a kiosk, or back."""
+    if request.method == "GET":
+        return render_template("staff/kiosk.html", on=kiosk.is_kiosk())
+    if request.form.get("turn") == "off":
+        response = redirect(url_for("staff.kiosk_page"), 303)
+        kiosk.turn_off(response)
+        activity.record("kiosk turned off", "this browser", who=g.staff.email)
+        flash("This browser is no longer a kiosk.", "success")
+        return response
+    # The owner's own dashboard session ends here: the tablet is the customers' from now on.
+    activity.record("kiosk turned on", "this browser", who=g.staff.email)
+    staff_session.end()
+    response = redirect(url_for("auth.login"), 303)
+    kiosk.turn_on(response)
+    return response

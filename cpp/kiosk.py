@@ -1,0 +1,80 @@
+"""The counter kiosk (the Customer Service Portal article): a tablet at the shop's counter that
+customers take turns on. One customer must never see anything of the one before.
+
+A browser is a kiosk when KIOSK_MODE is on for the whole portal, or when an owner turned it
+into one from the staff dashboard (Manage Settings > Counter kiosk), which leaves a signed
+cookie on it. On a kiosk:
+
+* every page has "Start over", which ends the session on the server and returns to the start;
+* the session also ends after KIOSK_IDLE_SECONDS without a touch (a countdown shows it), on the
+  server as well as in the page, and soon after the result of a payment;
+* nothing is kept by the browser (no-store), so Back cannot bring a page of the customer before;
+* receipts go by email only: no printable receipt is left open on the screen.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, redirect, request, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from .auth.session import end_session
+
+COOKIE = "cpp_kiosk"
+# The result page starts over sooner than the idle limit: the customer has their answer.
+RESULT_SECONDS = 30
+
+bp = Blueprint("kiosk", __name__)
+
+
+def signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="cpp-kiosk")
+
+
+def is_kiosk() -> bool:
+    if current_app.config.get("KIOSK_MODE"):
+        return True
+    value = request.cookies.get(COOKIE)
+    if not value:
+        return False
+    try:
+        return signer().loads(value) == "kiosk"
+    except BadSignature:
+        return False
+
+
+def turn_on(response) -> None:
+    """Make the browser of this response a kiosk (until turned off)."""
+    response.set_cookie(COOKIE, signer().dumps("kiosk"), max_age=400 * 86400, httponly=True,
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+                        samesite="Lax")
+
+
+def turn_off(response) -> None:
+    response.delete_cookie(COOKIE)
+
+
+def idle_seconds() -> int:
+    return int(current_app.config["KIOSK_IDLE_SECONDS"])
+
+
+@bp.post("/kiosk/start-over")
+def start_over():
+    end_session()
+    return redirect(url_for("auth.login"), 303)
+
+
+def register(app: Flask) -> None:
+    from .extensions import csrf
+
+    # Start over only ends a session: the countdown must work even when the session (and its
+    # CSRF token) has already timed out on the server.
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+    app.add_template_global(is_kiosk)
+    app.add_template_global(idle_seconds, "kiosk_idle_seconds")
+    app.add_template_global(RESULT_SECONDS, "kiosk_result_seconds")
+
+    @app.after_request
+    def nothing_kept_on_a_kiosk(response):
+        if not request.path.startswith(app.static_url_path + "/") and is_kiosk():
+            response.headers["Cache-Control"] = "no-store"
+        return response

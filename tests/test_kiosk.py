@@ -1,0 +1,72 @@
+"""The counter kiosk over HTTP: Start over on every page ends the session on the server, an
+idle kiosk session ends by itself, nothing is kept by the browser, receipts go by email only,
+and an owner turns a browser into a kiosk from the dashboard."""
+from __future__ import annotations
+
+import time
+
+from .staff_visitor import OWNER, StaffVisitor, add_account
+from .test_payments import APPROVE
+from .visitor import Visitor, text_of
+
+
+def test_a_kiosk_keeps_nothing_and_starts_over(make_portal, smtp):
+    app, server = make_portal(KIOSK_MODE=True)
+    first = Visitor(server.url)
+    login = first.get("/login")
+    assert 'class="kiosk"' in login.text and "Start over" in login.text
+    first.login("M-1000")
+    invoices = first.get("/invoices")
+    assert invoices.headers["Cache-Control"] == "no-store" and "Start over" in invoices.text
+    result = first.follow(first.card_page(first.pay(["INV-10244"]), APPROVE))
+    assert result.headers["Cache-Control"] == "no-store"
+    text = text_of(result.text)
+    assert "Thank you! Your payment was successful" in text and "Done" in text
+    assert "printable receipt" not in text.lower()
+    assert first.get(result.url + "/receipt").status_code == 404  # email only
+    assert any("jordan.rivera@example.com" in m["rcpt_to"] for m in smtp.messages())
+    # Start over (no token needed: it only ends a session) and the cookie is dead.
+    kept = dict(first.session.cookies.items())
+    first.session.post(server.url + "/kiosk/start-over", headers={"Origin": server.url})
+    second = Visitor(server.url)
+    second.session.cookies.update(kept)
+    for path in ("/invoices", "/payments", result.url.replace(server.url, "")):
+        page = second.get(path)
+        assert "Jordan" not in page.text and "INV-10244" not in page.text, path
+        assert page.url.split("?")[0].endswith("/login"), path
+
+
+def test_an_idle_kiosk_session_ends_on_the_server(make_portal):
+    app, server = make_portal(KIOSK_MODE=True, KIOSK_IDLE_SECONDS=15)
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    page = customer.get("/invoices")
+    assert 'data-kiosk-seconds="15"' in page.text
+    with app.app_context():  # as if the last touch was 31 seconds ago (twice the countdown)
+        from flask.json.tag import TaggedJSONSerializer
+
+        from cpp.server_session import store_key
+        from cpp.shared_state import get_shared_state
+        sid = customer.session.cookies.get("session")
+        state = get_shared_state()
+        data = TaggedJSONSerializer().loads(state.load_session(store_key(sid)))
+        data["seen_at"] = int(time.time()) - 31
+        state.save_session(store_key(sid), TaggedJSONSerializer().dumps(data), time.time() + 60)
+    assert customer.get("/invoices").url.split("?")[0].endswith("/login")
+
+
+def test_an_owner_turns_a_tablet_into_a_kiosk_and_back(make_portal):
+    app, server = make_portal()
+    add_account(app, *OWNER, "owner")
+    tablet = StaffVisitor(server.url)
+    tablet.sign_in_owner()
+    assert "Set up this browser as a kiosk" in tablet.get("/staff/settings").text
+    tablet.get("/staff/kiosk")
+    page = tablet.post_form("/staff/kiosk", {"turn": "on"})
+    assert page.url.endswith("/login") and 'class="kiosk"' in page.text
+    assert tablet.get("/staff/").url.split("?")[0].endswith("/staff/sign-in")  # signed out
+    assert 'class="kiosk"' not in Visitor(server.url).get("/login").text  # only that browser
+    tablet.sign_in_owner()
+    tablet.get("/staff/kiosk")
+    tablet.post_form("/staff/kiosk", {"turn": "off"})
+    assert 'class="kiosk"' not in tablet.get("/login").text
