@@ -304,8 +304,12 @@ def test_no_route_shows_or_pays_another_customers_things(portal, sandbox):
     routed = {rule.rule for rule in app.url_map.iter_rules()
               if not rule.rule.startswith("/staff/")}
     assert routed == {"/", "/login", "/logout", "/invoices", "/pay", "/pay/return",
-                      "/payments/<reference>", "/payments/<reference>/receipt",
+                      "/payments", "/payments/<reference>", "/payments/<reference>/receipt",
+                      "/pay/l", "/pay/l/<path:token>", "/kiosk/start-over",
                       "/static/<path:filename>", "/shop-logo/<digest>.png"}
+    assert reference not in intruder.get("/payments").text  # Your payments: only theirs
+    # A pay link is tried in tests/test_pay_links.py; without one, /pay/l shows nothing.
+    assert intruder.get("/pay/l").status_code == 401
     for path in (f"/payments/{reference}", f"/payments/{reference}/receipt",
                  back.replace(server.url, "")):
         response = intruder.get(path)
