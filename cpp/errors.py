@@ -29,6 +29,12 @@ PAGES = {
 }
 
 
+def loggable_path() -> str:
+    """The request's path for a log line, with a pay link's token cut off (it pays)."""
+    path = request.path
+    return "/pay/l/…" if path.startswith("/pay/l/") else path
+
+
 def render_error(status: int, title: str | None = None, message: str | None = None):
     default_title, default_message = PAGES.get(status, PAGES[500])
     try:
@@ -53,16 +59,16 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(PimsUnavailable)
     def pims_unavailable(exc: PimsUnavailable):
-        log.warning("PIMS unavailable during %s %s: %s", request.method, request.path, exc)
+        log.warning("PIMS unavailable during %s %s: %s", request.method, loggable_path(), exc)
         return render_error(503)
 
     @app.errorhandler(PimsError)
     def pims_error(exc: PimsError):
         # A fault the page did not expect is a configuration or PIMS problem, not the customer's.
-        log.error("PIMS refused during %s %s: %s", request.method, request.path, exc)
+        log.error("PIMS refused during %s %s: %s", request.method, loggable_path(), exc)
         return render_error(503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("Unhandled error during %s %s", request.method, request.path)
+        log.exception("Unhandled error during %s %s", request.method, loggable_path())
         return render_error(500)

@@ -104,14 +104,16 @@ def index():
     today = dt.date.today()
     # Ticks of a Pay Bill that found the session timed out (see cpp.auth.routes.must_log_in).
     retick = set(session.pop("pending_selection", None) or ())
+    kept = set(session.pop("kept_selection", None) or ())  # a refused Pay Bill's ticks
     locations = location_names(invoices)
     return render_template(
         "invoices/index.html", invoices=invoices, rows=InvoiceRow.all_of(invoices, today, locations),
-        balance=Balance.of(invoices, today), retick=retick,
+        balance=Balance.of(invoices, today), retick=retick | kept,
         reticked=sum(1 for invoice in invoices if invoice.number in retick),
         locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
         customer=current_user, pay_url=url_for("payments.pay"), via_link=False,
+        typed=session.pop("pending_amounts", None) or {},
     )
 
 

@@ -29,6 +29,7 @@ pytestmark = [skip_without_chromium(),
                                  reason="nginx is not installed (apt-get install nginx)")]
 
 SERVERS = {"waitress": waitress_portal, "gunicorn": gunicorn_portal}
+LINK_SECRET = "fake-link-secret-for-the-tests-0123456789"
 
 
 @dataclass
@@ -47,7 +48,7 @@ def deployment(request, sandbox, smtp, tmp_path):
     nginx = Nginx(tmp_path / "nginx", portal_port)
     database = tmp_path / "ledger.sqlite3"
     env = production_env(sandbox.url, smtp.port, database, nginx.url,
-                         TRUSTED_PROXIES="1", FORCE_HTTPS="true")
+                         TRUSTED_PROXIES="1", FORCE_HTTPS="true", LINK_SECRET=LINK_SECRET)
     portal = SERVERS[request.param](env, portal_port, tmp_path / "portal.log").start()
     nginx.start()
     yield Deployment(nginx, portal, Ledger(Database(str(database))))
@@ -133,3 +134,50 @@ def test_http_post_without_origin_or_from_another_site_is_refused(deployment):
     accepted = visitor.session.post(url, data=form, allow_redirects=False, timeout=10,
                                     headers={"Referer": page.url})  # Referer alone is enough
     assert accepted.status_code == 303
+
+
+def test_the_dashboard_logo_upload_and_a_pay_link_through_the_tls_proxy(deployment, sandbox,
+                                                                         smtp, tmp_path):
+    import io
+    import random
+    import time
+
+    from PIL import Image
+
+    from cpp import create_app
+    from cpp.links.tokens import PayLink, make_token
+
+    from .conftest import portal_config
+    from .staff_visitor import OWNER, StaffVisitor, add_account
+
+    # The owner is made on the portal's computer, in the portal's own database.
+    tools = create_app(portal_config(sandbox, smtp, tmp_path,  # the deployment's database
+                                     DATABASE=str(tmp_path / "ledger.sqlite3")))
+    add_account(tools, *OWNER, "owner")
+    tools.extensions["database"].dispose()
+    owner = StaffVisitor(deployment.nginx.url, source_address="127.0.0.1",
+                         verify=str(deployment.nginx.ca))
+    owner.sign_in_owner()
+    # A logo of some 300 KB (noise does not compress): nginx lets it through to the portal.
+    noise = random.Random(7)
+    image = Image.frombytes("RGB", (320, 320), bytes(noise.randrange(256)
+                                                     for _ in range(320 * 320 * 3)))
+    png = io.BytesIO()
+    image.save(png, "PNG")
+    assert 200_000 < len(png.getvalue()) < 512 * 1024
+    owner.get("/staff/settings")
+    page = owner.post_form("/staff/settings/logo", {},
+                           files={"logo": ("logo.png", png.getvalue(), "image/png")})
+    assert "The new logo is in place" in page.text
+    # A pay link: it works through the proxy and its token stays out of nginx's access log.
+    token = make_token(LINK_SECRET, PayLink("M-1000", ("INV-10244",), int(time.time()) + 600,
+                                            "PROXY"))
+    customer = deployment.visitor("127.0.0.7")
+    landed = customer.get(f"/pay/l/{token}")
+    assert landed.url == deployment.nginx.url + "/pay/l" and "INV-10244" in landed.text
+    deadline = time.monotonic() + 5  # nginx writes the line just after it answers
+    while "GET /pay/l " not in (access_log := (deployment.nginx.dir / "access.log").read_text()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "GET /pay/l " in access_log
+    assert token not in access_log and "/pay/l/v1" not in access_log

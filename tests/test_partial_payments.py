@@ -3,6 +3,7 @@ invoice to pay, within bounds the server checks against PIMS at Pay Bill; Cayan 
 that sum, PIMS gets those allocations, and the receipt says what is still to pay."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -93,3 +94,49 @@ def test_amounts_are_ignored_unless_the_shop_allows_part_payments(portal, sandbo
     customer.follow(customer.card_page(response.headers["Location"], APPROVE))
     (applied,) = sandbox.pims.all_payments()
     assert applied["amount_cents"] == 19900  # the whole balance, as PIMS has it
+
+
+def test_another_amount_is_a_new_card_page_the_same_amount_resumes(partial_portal, sandbox):
+    app, server = partial_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    first = pay_with_amounts(customer, {"INV-10244": "50.00"}).headers["Location"]
+    again = pay_with_amounts(customer, {"INV-10244": "50"}).headers["Location"]
+    assert again == first  # the same choice: the same card page, nothing new staged
+    other = pay_with_amounts(customer, {"INV-10244": "150.00"}).headers["Location"]
+    assert other != first
+    by_amount = {p.amount: p.state for p in app.extensions["ledger"].find()}
+    assert by_amount == {Decimal("50.00"): "replaced", Decimal("150.00"): "staged"}
+    result = text_of(customer.follow(customer.card_page(other, APPROVE)).text)
+    assert "$150.00" in result and "$49.00 is still to pay" in result
+
+
+def test_a_declined_part_payment_can_be_tried_again_for_the_same_amount(partial_portal,
+                                                                         sandbox):
+    from .test_payments import DECLINE
+    app, server = partial_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    declined = customer.follow(customer.card_page(
+        pay_with_amounts(customer, {"INV-10244": "50.00"}).headers["Location"], DECLINE))
+    assert "Nothing was charged: invoice INV-10244 is still open." in text_of(declined.text)
+    retry = customer.post_form("/pay", dict(
+        (field, value) for field, value in re.findall(
+            r'name="(invoice|amount-[^"]+)" value="([^"]+)"', declined.text)),
+        allow_redirects=False)
+    assert retry.status_code == 303 and "transportweb" in retry.headers["Location"]
+    customer.follow(customer.card_page(retry.headers["Location"], APPROVE))
+    assert sandbox.pims.balance("INV-10244") == Decimal("149.00")
+
+
+def test_a_refused_amount_keeps_the_ticks_and_what_was_typed(partial_portal):
+    app, server = partial_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    pay_with_amounts(customer, {"INV-10244": "5.00", "INV-10252": "20.00"})
+    page = customer.get("/invoices").text
+    assert re.search(r'value="INV-10244\|19900"[^>]*checked', page)
+    assert re.search(r'value="INV-10252\|34750"[^>]*checked', page)
+    assert 'name="amount-INV-10244"' in page and 'value="5.00"' in page \
+        and 'value="20.00"' in page
+    assert "ticked before you were logged out" not in page

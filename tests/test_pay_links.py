@@ -159,14 +159,8 @@ def test_links_are_off_without_a_link_secret(portal):
     assert result.exit_code == 1 and "Set LINK_SECRET first" in result.output
 
 
-def test_opening_a_link_ends_whoever_was_logged_in_before(link_portal):
+def test_the_customer_of_the_link_logged_in_goes_to_their_whole_account(link_portal):
     app, server = link_portal
-    shared = Visitor(server.url)
-    shared.login("M-1001")
-    assert shared.get("/invoices").url.endswith("/invoices")
-    shared.get(link_for(server, "M-1000", "INV-10244"))
-    assert shared.get("/invoices").url.split("?")[0].endswith("/login")
-    # The same customer, logged in, simply goes to their whole account.
     own = Visitor(server.url)
     own.login("M-1000")
     assert own.get(link_for(server, "M-1000")).url.endswith("/invoices")
@@ -186,3 +180,68 @@ def test_staff_make_links_on_the_command_line(link_portal):
     assert unknown.exit_code == 1 and "PIMS has no customer NOPE-1" in unknown.output
     disabled = runner.invoke(args=["cpp", "link", "M-4000"])
     assert disabled.exit_code == 1 and "can't pay online" in disabled.output
+
+
+def test_hostile_addresses_get_the_plain_page_not_an_error(link_portal):
+    app, server = link_portal
+    for path in ("/pay/l/v1.é.abc", "/pay/l/v1.%FF.AA", "/pay/l/v1", "/pay/l/" + "A" * 3000,
+                 "/pay/l/v1.a.b.c", "/pay/l/v1..", "/pay/l/%00"):
+        page = Visitor(server.url).get(path)
+        assert page.status_code == 404 and "can't be used" in text_of(page.text), path
+
+
+def test_revoking_a_link_or_changing_the_secret_ends_its_open_sessions(link_portal):
+    app, server = link_portal
+    customer = Visitor(server.url)
+    customer.get(link_for(server, "M-1000", link_id="SOON-GONE"))
+    assert customer.get("/pay/l").status_code == 200
+    app.config["LINK_REVOKED"] = ["SOON-GONE"]
+    assert customer.get("/pay/l").status_code == 401
+    app.config["LINK_REVOKED"] = []
+    other = Visitor(server.url)
+    other.get(link_for(server, "M-1000", link_id="OTHER"))
+    assert other.get("/pay/l").status_code == 200
+    app.config["LINK_SECRET"] = "a-new-fake-link-secret-for-the-tests-98765"
+    assert other.get("/pay/l").status_code == 401
+
+
+def test_a_link_never_logs_someone_else_out_unasked(link_portal):
+    app, server = link_portal
+    shared = Visitor(server.url)
+    shared.login("M-1001")
+    url = link_for(server, "M-1000", "INV-10244")
+    asked = shared.get(url)
+    assert "You are logged in as" in text_of(asked.text) and "Continue as Jordan Rivera" \
+        in text_of(asked.text)
+    assert shared.get("/invoices").url.endswith("/invoices")  # still logged in
+    # A forged form from another site (no token) changes nothing either.
+    forged = shared.session.post(url, data={}, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 400
+    assert shared.get("/invoices").url.endswith("/invoices")
+    shared.get(url)
+    switched = shared.post_form(url.replace(server.url, ""), {})
+    assert switched.url.endswith("/pay/l") and "Hello, Jordan Rivera" in switched.text
+    assert shared.get("/invoices").url.split("?")[0].endswith("/login")
+
+
+def test_the_token_stays_out_of_the_portals_logs(link_portal, faults, caplog):
+    from cpp.sandbox.faults import Fault
+    app, server = link_portal
+    url = link_for(server, "M-1000")
+    faults.arm(Fault("pims", "GetCustomer", mode="http500"))
+    page = Visitor(server.url).get(url)
+    assert page.status_code == 503
+    token = url.rsplit("/", 1)[1]
+    # The portal's own logs (the test server's access log is werkzeug's: see pay-links.md).
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("cpp"))
+    assert "PIMS unavailable during GET /pay/l/…" in ours
+    assert token not in ours and token[:40] not in ours
+
+
+def test_a_link_session_can_be_ended_on_a_shared_device(link_portal):
+    app, server = link_portal
+    customer = Visitor(server.url)
+    page = customer.get(link_for(server, "M-1000"))
+    assert "Jordan Rivera" in page.text and "Log Out" in page.text
+    customer.post_form("/logout", {})
+    assert customer.get("/pay/l").status_code == 401

@@ -8,6 +8,7 @@ The token is only in the first request's address: the browser is sent on to /pay
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from dataclasses import asdict
@@ -28,7 +29,7 @@ from ..auth.session import PortalCustomer, end_session, idle_limit_seconds
 from ..errors import render_error
 from ..invoices import LIST_TOOLS_FROM, PAGE_SIZE, Balance, InvoiceRow, location_names
 from ..payments import checkout
-from ..payments.routes import partial_amounts
+from ..payments.routes import keep_for_another_try, partial_amounts
 from ..pims.client import get_pims
 from ..pims.models import AccountDisabled, Customer, UnknownCustomer
 from ..selection import read_tick
@@ -52,33 +53,63 @@ SESSION_GONE = ("Please open your payment link again",
 
 @bp.get("/pay/l/<path:token>")
 def open_link(token: str):
+    link, customer, refusal = checked_link(token)
+    if refusal is not None:
+        return refusal
+    if current_user.is_authenticated and current_user.code == customer.code:
+        return redirect(url_for("invoices.index"))  # already logged in: the whole account
+    if current_user.is_authenticated:
+        # Someone else is logged in here: a link (perhaps from another site) never logs them
+        # out unasked. The choice is a form, with its CSRF token.
+        return render_template("links/switch.html", token=token, now=current_user.name,
+                               then=customer.name)
+    return start_link_session(link, customer)
+
+
+@bp.post("/pay/l/<path:token>")
+def switch_to_link(token: str):
+    link, customer, refusal = checked_link(token)
+    if refusal is not None:
+        return refusal
+    return start_link_session(link, customer)
+
+
+def checked_link(token: str):
+    """(link, customer, None), or (None, None, the page that says why it cannot be used)."""
     secret = current_app.config.get("LINK_SECRET")
     if not secret:
         audit.warning("pay link refused: LINK_SECRET is not set")
-        return render_error(404, *NOT_SET_UP)
+        return None, None, render_error(404, *NOT_SET_UP)
     try:
         link = read_token(secret, token, time.time(), current_app.config.get("LINK_REVOKED"))
     except LinkRefused as refused:
         audit.warning("pay link refused (%s) from %s", refused.why, request.remote_addr)
-        return render_error(410 if refused.why == "expired" else 404,
-                            *(EXPIRED if refused.why == "expired" else REFUSED))
+        return None, None, render_error(410 if refused.why == "expired" else 404,
+                                        *(EXPIRED if refused.why == "expired" else REFUSED))
     try:
         customer = get_pims().get_customer(link.customer_code)
     except (UnknownCustomer, AccountDisabled) as exc:
         audit.warning("pay link %s refused: customer %s %s", link.link_id, link.customer_code,
                       type(exc).__name__)
-        return render_error(404, *REFUSED)
-    if current_user.is_authenticated and current_user.code == customer.code:
-        return redirect(url_for("invoices.index"))  # already logged in: the whole account
+        return None, None, render_error(404, *REFUSED)
+    return link, customer, None
+
+
+def start_link_session(link, customer: Customer):
     # Whoever was using this browser before, their session ends here.
     end_session()
     session.regenerate()
     session["pay_link"] = {"customer": asdict(customer), "invoices": list(link.invoice_numbers),
                            "link_id": link.link_id, "expires_at": link.expires_at,
-                           "seen_at": int(time.time())}
+                           "secret": secret_id(), "seen_at": int(time.time())}
     audit.info("pay link %s opened for %s from %s", link.link_id, customer.code,
                request.remote_addr)
     return redirect(url_for("links.invoices"), 303)
+
+
+def secret_id() -> str:
+    """Which LINK_SECRET a link session was opened with: changing the secret ends them all."""
+    return hashlib.sha256(str(current_app.config.get("LINK_SECRET")).encode()).hexdigest()[:16]
 
 
 def current_link() -> dict | None:
@@ -88,7 +119,9 @@ def current_link() -> dict | None:
         return None
     now = int(time.time())
     idle = idle_limit_seconds()
-    if now >= link["expires_at"] or now - link.get("seen_at", 0) > idle:
+    taken_back = link.get("link_id") in set(current_app.config.get("LINK_REVOKED") or ()) \
+        or link.get("secret") != secret_id() or not current_app.config.get("LINK_SECRET")
+    if now >= link["expires_at"] or now - link.get("seen_at", 0) > idle or taken_back:
         session.pop("pay_link", None)
         return None
     if now - link.get("seen_at", 0) >= min(30, idle // 3):
@@ -116,11 +149,13 @@ def invoices():
         return render_error(401, *SESSION_GONE)
     found = linked_invoices(link)
     today = dt.date.today()
+    retick = set(session.pop("kept_selection", None) or ())  # a refused Pay Bill's ticks
     locations = location_names(found)
     customer = Customer(**link["customer"])
     return render_template(
         "invoices/index.html", invoices=found, rows=InvoiceRow.all_of(found, today, locations),
-        balance=Balance.of(found, today), retick=set(), reticked=0, locations=locations,
+        balance=Balance.of(found, today), retick=retick, reticked=0, locations=locations,
+        typed=session.pop("pending_amounts", None) or {},
         list_tools=len(found) > LIST_TOOLS_FROM, page_size=PAGE_SIZE,
         resume_url=session.pop("resume_url", None), customer=customer,
         pay_url=url_for("links.pay"), via_link=True, link_names_invoices=bool(link["invoices"]))
@@ -144,9 +179,7 @@ def pay():
     try:
         card_page = checkout.start_payment(customer, ticks, partial_amounts())
     except checkout.PayBillRefused as refusal:
-        flash(refusal.message, "error")
-        if refusal.resume_url:
-            session["resume_url"] = refusal.resume_url
+        keep_for_another_try(refusal)
         return redirect(url_for("links.invoices"), 303)
     return redirect(card_page, 303)
 

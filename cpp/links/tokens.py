@@ -27,6 +27,7 @@ MAX_INVOICES = 50
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")  # as the login form's Account #
 INVOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class LinkRefused(ValueError):
@@ -88,7 +89,7 @@ def read_token(secret: str, token: str, now: float, revoked=()) -> PayLink:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise LinkRefused("tampered")
     version, payload, sent = token.split(".")
-    if version != VERSION:
+    if version != VERSION or not BASE64URL.match(payload) or not BASE64URL.match(sent):
         raise LinkRefused("tampered")
     if not hmac.compare_digest(signature(secret, f"{version}.{payload}"), unb64(sent)):
         raise LinkRefused("tampered")
@@ -129,9 +130,9 @@ def check_link(link: PayLink) -> None:
         raise ValueError("the expiry must be a Unix time in seconds")
     if not (isinstance(link.link_id, str) and LINK_ID.match(link.link_id)):
         raise ValueError("the link id must be 1 to 32 letters, digits, - or _")
-    if len(link.invoice_numbers) > MAX_INVOICES or len(set(link.invoice_numbers)) != \
-            len(link.invoice_numbers):
-        raise ValueError(f"at most {MAX_INVOICES} different invoice numbers")
     for number in link.invoice_numbers:
         if not (isinstance(number, str) and INVOICE.match(number)):
             raise ValueError(f"not an invoice number: {number!r}")
+    if len(link.invoice_numbers) > MAX_INVOICES or len(set(link.invoice_numbers)) != \
+            len(link.invoice_numbers):
+        raise ValueError(f"at most {MAX_INVOICES} different invoice numbers")

@@ -116,11 +116,11 @@ def start_payment(customer, selection: list[str], typed: dict[str, str] | None =
                 log.warning("EMAIL ADDRESS NEEDS FIXING IN PIMS: customer %s, payment %s: %s",
                             customer.code, payment.reference, email_problem)
             return stage(payment)
-        freed = [expire_if_stale(holder) or replace_if_abandoned(holder, customer, set(picked))
+        freed = [expire_if_stale(holder) or replace_if_abandoned(holder, customer, amounts)
                  for holder in holders]
         if not any(freed):
-            return resume_or_refuse(holders, set(picked))
-    return resume_or_refuse(holders, set(picked))
+            return resume_or_refuse(holders, amounts)
+    return resume_or_refuse(holders, amounts)
 
 
 def stage(payment: Payment) -> str:
@@ -157,8 +157,15 @@ def card_page_url(transport_key: str) -> str:
     return f"{current_app.config['CAYAN_TRANSPORTWEB_URL']}?transportKey={quote(transport_key)}"
 
 
-def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
-    """Another payment holds some of these invoices: the same one again resumes it."""
+def selection_of(payment: Payment) -> dict[str, Decimal]:
+    """What a payment pays: invoice number -> amount."""
+    return {invoice.number: invoice.amount for invoice in payment.invoices}
+
+
+def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
+    """Another payment holds some of these invoices: the same one again (the same invoices,
+    for the same amounts) resumes it."""
+    picked = set(wanted)
     holders = [get_ledger().get(h.reference) for h in holders]  # as they are now
     for _ in range(25):  # a double click: the first request may still be staging
         if not any(h.state == states.NEW for h in holders):
@@ -166,7 +173,7 @@ def resume_or_refuse(holders: list[Payment], picked: set[str]) -> str:
         time.sleep(0.2)
         holders = [get_ledger().get(h.reference) for h in holders]
     for holder in holders:
-        if holder.state == states.STAGED and set(holder.invoice_numbers) == picked:
+        if holder.state == states.STAGED and selection_of(holder) == wanted:
             # The customer may have paid it already and never come back: complete() asks Cayan.
             holder = complete(holder)
             if holder.state == states.STAGED:
@@ -207,15 +214,16 @@ def expire_if_stale(payment: Payment) -> bool:
     return get_ledger().get(payment.reference).state in states.NOTHING_CHARGED
 
 
-def replace_if_abandoned(holder: Payment, customer, picked: set[str]) -> bool:
-    """The customer went back from the card page and chose differently: replace that payment.
+def replace_if_abandoned(holder: Payment, customer, wanted: dict[str, Decimal]) -> bool:
+    """The customer went back from the card page and chose differently (other invoices, or
+    other amounts of them): replace that payment.
 
     Only once Cayan Reporting confirms nothing was charged for it, the way a new Stripe
     Checkout session replaces an abandoned one. The same selection resumes the old card page
     instead (resume_or_refuse). True if the holder's invoices are free now.
     """
     if holder.state != states.STAGED or holder.customer_code != customer.code \
-            or set(holder.invoice_numbers) == picked:
+            or selection_of(holder) == wanted:
         return False
     if not settle_staged(holder, browser_status=None):
         return False  # Reporting cannot say whether it was paid: it keeps its invoices

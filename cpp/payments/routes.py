@@ -21,9 +21,9 @@ from flask_login import current_user, login_required
 
 from ..cayan.models import CayanUnavailable
 from ..database import DatabaseError
-from ..errors import render_error
+from ..errors import loggable_path, render_error
 from ..kiosk import is_kiosk
-from ..selection import typed_amounts
+from ..selection import MAX_INVOICES_PER_PAYMENT, ticked_numbers, typed_amounts
 from . import checkout, history, settlement, states
 from .ledger import REFERENCE_ALPHABET, REFERENCE_LENGTH, get_ledger, utcnow
 from .posting import to_be_voided
@@ -41,11 +41,22 @@ def pay():
         card_page = checkout.start_payment(current_user, request.form.getlist("invoice"),
                                            partial_amounts())
     except checkout.PayBillRefused as refusal:
-        flash(refusal.message, "error")
-        if refusal.resume_url:
-            session["resume_url"] = refusal.resume_url
+        keep_for_another_try(refusal)
         return redirect(url_for("invoices.index"), 303)
     return redirect(card_page, 303)
+
+
+def keep_for_another_try(refusal) -> None:
+    """A refused Pay Bill: say why, and keep the ticks and typed amounts for the next try."""
+    flash(refusal.message, "error")
+    if refusal.resume_url:
+        session["resume_url"] = refusal.resume_url
+    kept = ticked_numbers(request.form.getlist("invoice"), MAX_INVOICES_PER_PAYMENT)
+    session["kept_selection"] = kept
+    typed = partial_amounts()
+    if typed:
+        session["pending_amounts"] = {number: value[:20] for number, value in typed.items()
+                                      if number in kept}
 
 
 def partial_amounts() -> dict[str, str] | None:
@@ -58,7 +69,7 @@ def partial_amounts() -> dict[str, str] | None:
 @bp.errorhandler(CayanUnavailable)
 def cayan_unavailable(exc: CayanUnavailable):
     # Raised while staging: the payment is recorded as stage_failed, nothing was charged.
-    log.warning("Cayan unavailable during %s %s: %s", request.method, request.path, exc)
+    log.warning("Cayan unavailable during %s %s: %s", request.method, loggable_path(), exc)
     return render_error(503, "Card payments are temporarily unavailable",
                         "We can't reach the card processor right now. Nothing has been "
                         "charged. Please try again in a few minutes.")

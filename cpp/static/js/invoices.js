@@ -40,6 +40,11 @@
     var full = parseInt(boxes[i].getAttribute("data-cents"), 10);
     var match = amounts[i] && /^\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?$/
       .exec(amounts[i].value.trim());
+    if (amounts[i]) {
+      // Flag an amount that cannot be read (the server would refuse it, saying why).
+      var unreadable = !match && amounts[i].value.trim() !== "";
+      amounts[i].setAttribute("aria-invalid", unreadable ? "true" : "false");
+    }
     if (!match) { return full; }
     return parseInt(match[1].replace(/,/g, ""), 10) * 100 + parseInt((match[2] || "0").padEnd(2, "0"), 10);
   }
