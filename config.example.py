@@ -38,6 +38,12 @@ SHOP_ADDRESS = None
 LOCALE = "en_US"
 CURRENCY = "USD"
 TIMEZONE = "UTC"
+# Customers' pages are in English and Spanish: a switch on every page, else the browser's
+# language, else this ("en" or "es").
+DEFAULT_LANGUAGE = "en"
+# How money and dates read in Spanish (a Babel locale): "es" gives 1.234,56 US$; "es_US"
+# keeps US-style figures ($1,234.56).
+LANGUAGE_LOCALES = {"es": "es"}
 # Your locations, keyed by the PIMS location code on invoices. name/address/phone/email appear
 # in the invoice list, results and receipts; the mail_* keys override the shop-wide sender per
 # location.

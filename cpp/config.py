@@ -27,6 +27,11 @@ DEFAULTS: dict[str, object] = {
     "SHOP_EMAIL": None,
     "SHOP_ADDRESS": None,
     "LOCALE": "en_US",
+    # The customer's language when neither the switch nor the browser says: "en" or "es".
+    "DEFAULT_LANGUAGE": "en",
+    # How money and dates read in each language other than English (Babel locales); English
+    # follows LOCALE.
+    "LANGUAGE_LOCALES": {"es": "es"},
     "CURRENCY": "USD",
     "TIMEZONE": "UTC",
     "LOCATIONS": {},

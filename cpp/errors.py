@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -11,20 +13,20 @@ from .pims.models import PimsError, PimsUnavailable
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = ("Payments are temporarily unavailable",
-               "We can't reach our billing system right now. Please try again later; "
-               "nothing has been charged.")
+UNAVAILABLE = (_l("Payments are temporarily unavailable"),
+               _l("We can't reach our billing system right now. Please try again later; "
+                  "nothing has been charged."))
 
 PAGES = {
-    400: ("That request didn't look right", "Please go back and try again."),
-    403: ("You can't open this page", "This page belongs to another account."),
-    404: ("Page not found", "We couldn't find that page. It may have moved, or the link may be "
-                            "mistyped."),
-    405: ("That didn't work", "Please use the buttons on the page."),
-    413: ("That was too much to send", "Please go back and try again."),
-    429: ("Too many attempts", "Please wait a few minutes before trying again."),
-    500: ("Something went wrong on our side", "We've noted the problem. Please try again in a "
-                                              "few minutes."),
+    400: (_l("That request didn't look right"), _l("Please go back and try again.")),
+    403: (_l("You can't open this page"), _l("This page belongs to another account.")),
+    404: (_l("Page not found"), _l("We couldn't find that page. It may have moved, or the link "
+                                   "may be mistyped.")),
+    405: (_l("That didn't work"), _l("Please use the buttons on the page.")),
+    413: (_l("That was too much to send"), _l("Please go back and try again.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes before trying again.")),
+    500: (_l("Something went wrong on our side"), _l("We've noted the problem. Please try "
+                                                     "again in a few minutes.")),
     503: UNAVAILABLE,
 }
 
@@ -53,9 +55,9 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return render_error(400, "This page has expired",
-                            "For your security the form timed out. Please go back, reload the "
-                            "page and try again.")
+        return render_error(400, _("This page has expired"),
+                            _("For your security the form timed out. Please go back, reload "
+                              "the page and try again."))
 
     @app.errorhandler(PimsUnavailable)
     def pims_unavailable(exc: PimsUnavailable):

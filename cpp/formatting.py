@@ -10,6 +10,7 @@ from babel.numbers import format_currency
 from flask import Flask, current_app
 
 from . import shop
+from .i18n import formatting_locale
 from .money import to_cents
 from .selection import tick_value
 
@@ -20,13 +21,13 @@ FORMAT_CACHE_SIZE = 8192
 
 
 def format_money(amount: Decimal) -> str:
-    return formatted_money(amount, current_app.config["CURRENCY"], current_app.config["LOCALE"])
+    return formatted_money(amount, current_app.config["CURRENCY"], formatting_locale())
 
 
 def date(value: dt.date | None, style: str = "medium") -> str:
     if value is None:
         return ""
-    return formatted_date(value, style, current_app.config["LOCALE"])
+    return formatted_date(value, style, formatting_locale())
 
 
 @lru_cache(maxsize=FORMAT_CACHE_SIZE)
@@ -44,7 +45,7 @@ def datetime(value: dt.datetime | None, style: str = "medium") -> str:
     if value is None:
         return ""
     return format_datetime(value, style, tzinfo=get_timezone(current_app.config["TIMEZONE"]),
-                           locale=current_app.config["LOCALE"])
+                           locale=formatting_locale())
 
 
 def absolute_url(path_or_url: str | None) -> str | None:
@@ -67,7 +68,7 @@ def phone_link(phone: str) -> str:
 
 
 def html_lang() -> str:
-    return current_app.config["LOCALE"].replace("_", "-")
+    return formatting_locale().replace("_", "-")
 
 
 def min_partial_amount() -> Decimal:

@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .errors import render_error
@@ -20,8 +21,8 @@ def register_security_headers(app: Flask) -> None:
             if forwarded_as_https_by_untrusted_proxy():
                 # Redirecting would loop for ever (ERR_TOO_MANY_REDIRECTS): the customer did use
                 # HTTPS, the portal just was not told to believe its proxy. Say so instead.
-                return render_error(500, "This page can't be shown right now",
-                                    "The payment page is being set up. Please call the shop.")
+                return render_error(500, _("This page can't be shown right now"),
+                                    _("The payment page is being set up. Please call the shop."))
             public = urlsplit(app.config["PUBLIC_URL"])
             target = f"https://{public.netloc}{request.full_path if request.query_string else request.path}"
             return redirect(target, 308)

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import Blueprint, current_app, redirect, render_template, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .formatting import formatted_date, formatted_money
+from .i18n import formatting_locale
 from .money import to_cents
 from .pims.client import get_pims
 from .pims.models import Invoice
@@ -63,8 +65,10 @@ class InvoiceRow:
     @classmethod
     def all_of(cls, invoices: list[Invoice], today: dt.date,
                location_names: dict[str, str]) -> list[InvoiceRow]:
-        config = current_app.config
-        currency, locale = config["CURRENCY"], config["LOCALE"]
+        currency, locale = current_app.config["CURRENCY"], formatting_locale()
+        # Translated once, filled in per row (a 300-invoice page).
+        invoiced, due_on, no_due = (gettext("Invoiced %(date)s"), gettext("Due %(date)s"),
+                                    gettext("No due date"))
         rows = []
         for invoice in invoices:
             cents = to_cents(invoice.balance_due)
@@ -74,20 +78,39 @@ class InvoiceRow:
                                                       if invoice.reference_number else ""))
             elif invoice.reference_number:
                 details.append(f"({invoice.reference_number})")
-            details.append(f"Invoiced {formatted_date(invoice.date, 'medium', locale)}")
+            details.append(invoiced % {"date": formatted_date(invoice.date, 'medium', locale)})
             rows.append(cls(
                 number=invoice.number, tick=tick_value(invoice.number, invoice.balance_due),
                 cents=cents,
                 location=invoice.location or "",
                 due_iso=invoice.due_date.isoformat() if invoice.due_date else "",
-                due=(f"Due {formatted_date(invoice.due_date, 'medium', locale)}"
-                     if invoice.due_date else "No due date"),
+                due=(due_on % {"date": formatted_date(invoice.due_date, 'medium', locale)}
+                     if invoice.due_date else no_due),
                 overdue=invoice.is_overdue(today),
                 balance=formatted_money(invoice.balance_due, currency, locale),
                 details=" · ".join(part for part in details if part),
                 plain=f"{invoice.balance_due:.2f}",
             ))
         return rows
+
+
+def page_messages() -> dict[str, object]:
+    """What cpp/static/js/invoices.js says, in the customer's language: [one, many] pairs with
+    {n}, {amount} and {visible} filled in by the script."""
+    return {
+        "invoices": [gettext("{n} invoice"), gettext("{n} invoices")],
+        "pay": [gettext("Pay {amount} for {n} invoice"), gettext("Pay {amount} for {n} invoices")],
+        "payBill": gettext("Pay Bill"),
+        "showMore": gettext("Show {n} more"),
+        "noMatch": gettext("No invoices match."),
+        "showing": [gettext("Showing {visible} of {n} invoice."),
+                    gettext("Showing {visible} of {n} invoices.")],
+        "showingMatch": [gettext("Showing {visible} of {n} invoice that match."),
+                         gettext("Showing {visible} of {n} invoices that match.")],
+        "hiddenTicked": [gettext("{n} ticked invoice not shown is still in the total."),
+                         gettext("{n} ticked invoices not shown are still in the total.")],
+        "taking": gettext("Taking you to the secure payment page…"),
+    }
 
 
 @bp.get("/")
@@ -113,7 +136,7 @@ def index():
         locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
         customer=current_user, pay_url=url_for("payments.pay"), via_link=False,
-        typed=session.pop("pending_amounts", None) or {},
+        typed=session.pop("pending_amounts", None) or {}, messages=page_messages(),
     )
 
 

@@ -119,7 +119,8 @@ def test_a_declined_part_payment_can_be_tried_again_for_the_same_amount(partial_
     customer.login("M-1000")
     declined = customer.follow(customer.card_page(
         pay_with_amounts(customer, {"INV-10244": "50.00"}).headers["Location"], DECLINE))
-    assert "Nothing was charged: invoice INV-10244 is still open." in text_of(declined.text)
+    assert "Nothing was charged for this payment of $50.00: invoice INV-10244 is still open." \
+        in text_of(declined.text)
     retry = customer.post_form("/pay", dict(
         (field, value) for field, value in re.findall(
             r'name="(invoice|amount-[^"]+)" value="([^"]+)"', declined.text)),

@@ -13,6 +13,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..pims.client import get_pims
@@ -25,18 +27,19 @@ from .session import end_session, start_session
 bp = Blueprint("auth", __name__)
 audit = logging.getLogger("cpp.audit")
 
-WRONG_CREDENTIALS = "The account number or password is incorrect."
-DISABLED = "This account can't be used to pay online. Please call the shop and we'll sort it out."
+WRONG_CREDENTIALS = _l("The account number or password is incorrect.")
+DISABLED = _l("This account can't be used to pay online. Please call the shop and we'll sort it "
+              "out.")
 # The same words whether the account exists or not, and whichever limit was hit.
-EXPIRED = ("For your security you were logged out after a period of inactivity. "
-           "Please log in again.")
-PAY_BILL_EXPIRED = ("For your security you were logged out after a period of inactivity, "
-                    "before your payment started: nothing was charged. Log in, and the invoices "
-                    "you ticked will be ticked again.")
-LOG_IN_TO_PAY = "Please log in to see your invoices."
+EXPIRED = _l("For your security you were logged out after a period of inactivity. Please log "
+             "in again.")
+PAY_BILL_EXPIRED = _l("For your security you were logged out after a period of inactivity, "
+                      "before your payment started: nothing was charged. Log in, and the "
+                      "invoices you ticked will be ticked again.")
+LOG_IN_TO_PAY = _l("Please log in to see your invoices.")
 MAX_KEPT_TICKS = 500
-LOCKED = ("For your security, logging in is paused after several unsuccessful tries. "
-          "Please wait 15 minutes and try again, or call the shop.")
+LOCKED = _l("For your security, logging in is paused after several unsuccessful tries. Please "
+            "wait 15 minutes and try again, or call the shop.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -88,11 +91,11 @@ def must_log_in():
     if request.method == "POST" and request.endpoint == "payments.pay":
         session["pending_selection"] = ticked_numbers(request.form.getlist("invoice"),
                                                       MAX_KEPT_TICKS)
-        session["login_notice"] = PAY_BILL_EXPIRED if expired else LOG_IN_TO_PAY
+        session["login_notice"] = str(PAY_BILL_EXPIRED if expired else LOG_IN_TO_PAY)
         target = url_for("invoices.index")
     else:
         if not expired:
-            session["login_notice"] = LOG_IN_TO_PAY
+            session["login_notice"] = str(LOG_IN_TO_PAY)
         target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("auth.login", next=target), 303 if request.method == "POST" else 302)
 
@@ -102,7 +105,7 @@ def logout():
     if current_user.is_authenticated:
         audit.info("logout: %s", current_user.code)
     end_session()
-    flash("You have been logged out.", "info")
+    flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"), 303)
 
 

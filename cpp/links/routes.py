@@ -23,11 +23,20 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..auth.session import PortalCustomer, end_session, idle_limit_seconds
 from ..errors import render_error
-from ..invoices import LIST_TOOLS_FROM, PAGE_SIZE, Balance, InvoiceRow, location_names
+from ..invoices import (
+    LIST_TOOLS_FROM,
+    PAGE_SIZE,
+    Balance,
+    InvoiceRow,
+    location_names,
+    page_messages,
+)
 from ..payments import checkout
 from ..payments.routes import keep_for_another_try, partial_amounts
 from ..pims.client import get_pims
@@ -38,17 +47,18 @@ from .tokens import LinkRefused, read_token
 bp = Blueprint("links", __name__)
 audit = logging.getLogger("cpp.audit")
 
-EXPIRED = ("This payment link has expired",
-           "Payment links work for a limited time. Ask the shop for a new one, or log in with "
-           "your account number and password to pay.")
-REFUSED = ("This payment link can't be used",
-           "It may have been mistyped or replaced by a newer one. Ask the shop for a new link, "
-           "or log in with your account number and password to pay.")
-NOT_SET_UP = ("Payment links are not set up",
-              "Please log in with your account number and password to pay, or call the shop.")
-SESSION_GONE = ("Please open your payment link again",
-                "For your security the page timed out. Open the link from your email or text "
-                "again, or log in to pay.")
+EXPIRED = (_l("This payment link has expired"),
+           _l("Payment links work for a limited time. Ask the shop for a new one, or log in "
+              "with your account number and password to pay."))
+REFUSED = (_l("This payment link can't be used"),
+           _l("It may have been mistyped or replaced by a newer one. Ask the shop for a new "
+              "link, or log in with your account number and password to pay."))
+NOT_SET_UP = (_l("Payment links are not set up"),
+              _l("Please log in with your account number and password to pay, or call the "
+                 "shop."))
+SESSION_GONE = (_l("Please open your payment link again"),
+                _l("For your security the page timed out. Open the link from your email or "
+                   "text again, or log in to pay."))
 
 
 @bp.get("/pay/l/<path:token>")
@@ -158,7 +168,8 @@ def invoices():
         typed=session.pop("pending_amounts", None) or {},
         list_tools=len(found) > LIST_TOOLS_FROM, page_size=PAGE_SIZE,
         resume_url=session.pop("resume_url", None), customer=customer,
-        pay_url=url_for("links.pay"), via_link=True, link_names_invoices=bool(link["invoices"]))
+        pay_url=url_for("links.pay"), via_link=True, link_names_invoices=bool(link["invoices"]),
+        messages=page_messages())
 
 
 @bp.post("/pay/l")
@@ -172,8 +183,8 @@ def pay():
         for tick in ticks:
             parsed = read_tick(tick)
             if parsed is None or parsed[0] not in allowed:
-                flash("That invoice is not part of this payment link. Log in to pay other "
-                      "invoices.", "error")
+                flash(_("That invoice is not part of this payment link. Log in to pay other "
+                        "invoices."), "error")
                 return redirect(url_for("links.invoices"), 303)
     customer = PortalCustomer(Customer(**link["customer"]))
     try:

@@ -13,11 +13,14 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from .. import email_address
 from ..cayan.client import get_cayan
 from ..cayan.models import CayanError, CayanUnavailable
 from ..formatting import absolute_url, format_money
+from ..i18n import N_, language
 from ..money import from_cents, to_cents
 from ..pims.client import get_pims
 from ..selection import MAX_INVOICES_PER_PAYMENT, read_amount, read_tick
@@ -50,14 +53,16 @@ def amount_to_pay(invoice, typed: dict[str, str] | None) -> Decimal:
     balance = to_cents(invoice.balance_due)
     minimum = min(to_cents(Decimal(str(current_app.config["MIN_PARTIAL_AMOUNT"]))), balance)
     if cents is None:
-        raise PayBillRefused(f"The amount for invoice {invoice.number} should look like "
-                             f"{invoice.balance_due:.2f}, with at most two decimal places.")
+        raise PayBillRefused(_("The amount for invoice %(number)s should look like %(example)s, "
+                               "with at most two decimal places.", number=invoice.number,
+                               example=f"{invoice.balance_due:.2f}"))
     if cents > balance:
-        raise PayBillRefused(f"You can pay at most {format_money(invoice.balance_due)} on "
-                             f"invoice {invoice.number}: its balance due.")
+        raise PayBillRefused(_("You can pay at most %(amount)s on invoice %(number)s: its "
+                               "balance due.", amount=format_money(invoice.balance_due),
+                               number=invoice.number))
     if cents < minimum:
-        raise PayBillRefused(f"Please pay at least {format_money(from_cents(minimum))} on "
-                             f"invoice {invoice.number}.")
+        raise PayBillRefused(_("Please pay at least %(amount)s on invoice %(number)s.",
+                               amount=format_money(from_cents(minimum)), number=invoice.number))
     return from_cents(cents)
 
 
@@ -67,14 +72,15 @@ def parse_selection(values: list[str]) -> dict[str, int]:
     for value in values:
         tick = read_tick(value)
         if tick is None:
-            raise PayBillRefused("We couldn't read your selection. Please reload the page and "
-                                 "try again.")
+            raise PayBillRefused(_("We couldn't read your selection. Please reload the page "
+                                   "and try again."))
         number, cents = tick
         picked[number] = cents
     if not picked:
-        raise PayBillRefused("Tick at least one invoice to pay.")
+        raise PayBillRefused(_("Tick at least one invoice to pay."))
     if len(picked) > MAX_INVOICES_PER_PAYMENT:
-        raise PayBillRefused(f"Please pay at most {MAX_INVOICES_PER_PAYMENT} invoices at a time.")
+        raise PayBillRefused(_("Please pay at most %(most)s invoices at a time.",
+                               most=MAX_INVOICES_PER_PAYMENT))
     return picked
 
 
@@ -90,23 +96,24 @@ def start_payment(customer, selection: list[str], typed: dict[str, str] | None =
     for number, seen_cents in picked.items():
         invoice = open_invoices.get(number)
         if invoice is None:
-            problems.append(f"Invoice {number} is no longer open on your account.")
+            problems.append(_("Invoice %(number)s is no longer open on your account.",
+                              number=number))
         elif to_cents(invoice.balance_due) != seen_cents:
-            problems.append(f"The balance of invoice {number} has changed to "
-                            f"{format_money(invoice.balance_due)}.")
+            problems.append(_("The balance of invoice %(number)s has changed to %(amount)s.",
+                              number=number, amount=format_money(invoice.balance_due)))
     if problems:
-        raise PayBillRefused(" ".join(problems) + " Please review your invoices and try again.")
+        raise PayBillRefused(" ".join([*problems, _("Please review your invoices and try again.")]))
     amounts = {number: amount_to_pay(open_invoices[number], typed) for number in picked}
     invoices = [PaymentInvoice(i.number, amounts[i.number], i.location, i.description, i.date,
                                balance=i.balance_due)
                 for i in (open_invoices[number] for number in picked)]
     ledger = get_ledger()
     email, email_problem = email_address.normalise(customer.customer.email)
-    for _ in range(2):
+    for _attempt in range(2):
         reference, holders = record.create(
             ledger, f"Pay Bill for {', '.join(picked)}",
             customer_code=customer.code, customer_name=customer.name,
-            customer_email=email, invoices=invoices,
+            customer_email=email, invoices=invoices, language=language(),
         )
         if reference:
             payment = ledger.get(reference)
@@ -139,9 +146,9 @@ def stage(payment: Payment) -> str:
         record.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
                           "Cayan refused to stage: " + "; ".join(exc.messages),
                           failure_reason="; ".join(exc.messages))
-        raise PayBillRefused("The card processor couldn't start this payment ("
-                             + "; ".join(exc.messages) + "). Nothing was charged. "
-                             "Please try again, or call the shop.") from None
+        raise PayBillRefused(_("The card processor couldn't start this payment (%(why)s). "
+                               "Nothing was charged. Please try again, or call the shop.",
+                               why="; ".join(exc.messages))) from None
     except CayanUnavailable:
         record.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
                           "Cayan unreachable while staging", failure_reason="Cayan unreachable")
@@ -167,7 +174,7 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
     for the same amounts) resumes it."""
     picked = set(wanted)
     holders = [get_ledger().get(h.reference) for h in holders]  # as they are now
-    for _ in range(25):  # a double click: the first request may still be staging
+    for _attempt in range(25):  # a double click: the first request may still be staging
         if not any(h.state == states.NEW for h in holders):
             break
         time.sleep(0.2)
@@ -180,25 +187,36 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
                 audit.info("payment %s resumed", holder.reference)
                 return card_page_url(holder.transport_key)
             if holder.state in states.NOTHING_CHARGED:
-                raise PayBillRefused("Your earlier payment for these invoices was not completed, "
-                                     "and nothing was charged. Please press Pay Bill again.")
-            these = "these invoices" if len(picked) > 1 else "this invoice"
-            raise PayBillRefused(f"You have already paid {these} (payment reference "
-                                 f"{holder.reference}); it is being applied to your account. "
-                                 "Please don't pay again.")
+                raise PayBillRefused(_("Your earlier payment for these invoices was not "
+                                       "completed, and nothing was charged. Please press Pay "
+                                       "Bill again."))
+            raise PayBillRefused(ngettext(
+                "You have already paid this invoice (payment reference %(reference)s); it is "
+                "being applied to your account. Please don't pay again.",
+                "You have already paid these invoices (payment reference %(reference)s); it "
+                "is being applied to your account. Please don't pay again.",
+                len(picked), reference=holder.reference))
     busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
     holder = holders[0]
-    which = ("invoice " if len(busy) == 1 else "invoices ") + ", ".join(busy)
+    numbers = ", ".join(busy)
     if holder.state == states.STAGED:
         raise PayBillRefused(
-            f"{which[0].upper()}{which[1:]} {'is' if len(busy) == 1 else 'are'} already part of "
-            "a payment you started "
-            f"(reference {holder.reference}). You can continue that payment, or wait "
-            f"{current_app.config['PAYMENT_TIMEOUT']} minutes and start again.",
+            ngettext("Invoice %(numbers)s is already part of a payment you started (reference "
+                     "%(reference)s). You can continue that payment, or wait %(minutes)s "
+                     "minutes and start again.",
+                     "Invoices %(numbers)s are already part of a payment you started (reference "
+                     "%(reference)s). You can continue that payment, or wait %(minutes)s "
+                     "minutes and start again.",
+                     len(busy), numbers=numbers, reference=holder.reference,
+                     minutes=current_app.config["PAYMENT_TIMEOUT"]),
             resume_url=card_page_url(holder.transport_key),
         )
-    raise PayBillRefused(f"A payment for {which} is already being processed "
-                         f"(reference {holder.reference}). Please check back shortly.")
+    raise PayBillRefused(ngettext(
+        "A payment for invoice %(numbers)s is already being processed (reference "
+        "%(reference)s). Please check back shortly.",
+        "A payment for invoices %(numbers)s is already being processed (reference "
+        "%(reference)s). Please check back shortly.",
+        len(busy), numbers=numbers, reference=holder.reference))
 
 
 def expire_if_stale(payment: Payment) -> bool:
@@ -231,7 +249,7 @@ def replace_if_abandoned(holder: Payment, customer, wanted: dict[str, Decimal]) 
     if holder.state == states.STAGED and record.transition(
             get_ledger(), holder.id, states.STAGED, states.REPLACED,
             "the customer started a new Pay Bill; Reporting shows no charge",
-            failure_reason="Replaced by a newer payment.", next_attempt_at=next_attempt(1)):
+            failure_reason=N_("Replaced by a newer payment."), next_attempt_at=next_attempt(1)):
         audit.info("payment %s replaced by a new Pay Bill", holder.reference)
         return True
     return get_ledger().get(holder.reference).state in states.NOTHING_CHARGED

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from . import states
 from .ledger import Payment, get_ledger
 from .posting import to_be_voided
@@ -28,24 +30,24 @@ class PaymentLine:
 def in_plain_words(payment: Payment) -> tuple[str, str]:
     s = payment.state
     if s == states.POSTED:
-        return "Paid", "ok"
+        return _("Paid"), "ok"
     if s in (states.APPROVED, states.NEEDS_ATTENTION):
         if s == states.NEEDS_ATTENTION and to_be_voided(payment):
-            return "Charge being cancelled by the shop", "warning"
-        return "Charged; the shop is applying it to your invoices", "info"
+            return _("Charge being cancelled by the shop"), "warning"
+        return _("Charged; the shop is applying it to your invoices"), "info"
     if s == states.RESOLVED:
-        return "Settled by the shop", "ok"
+        return _("Settled by the shop"), "ok"
     if s in (states.NEW, states.STAGED):
-        return "In progress", "info"
+        return _("In progress"), "info"
     if s == states.DECLINED:
-        return "Declined; nothing charged", "error"
+        return _("Declined; nothing charged"), "error"
     if s == states.CANCELLED:
-        return "Cancelled; nothing charged", "info"
+        return _("Cancelled; nothing charged"), "info"
     if s == states.MISMATCH:
-        return "Charge being cancelled", "warning"
+        return _("Charge being cancelled"), "warning"
     if s == states.VOIDED:
-        return "Charge cancelled", "info"
-    return "Not completed; nothing charged", "info"
+        return _("Charge cancelled"), "info"
+    return _("Not completed; nothing charged"), "info"
 
 
 def has_receipt(payment: Payment) -> bool:

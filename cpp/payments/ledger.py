@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app, request
+from flask_babel import gettext as _
 
 from .. import migrate
 from ..database import Connection, Database, IntegrityError, Row
@@ -70,6 +71,7 @@ class Payment:
     approved_at: dt.datetime | None
     posted_at: dt.datetime | None
     invoices: tuple[PaymentInvoice, ...]
+    language: str | None = None  # the customer's language when paying ("en", "es")
 
     @property
     def invoice_numbers(self) -> list[str]:
@@ -108,20 +110,21 @@ class Ledger:
 
     def create(self, db: Connection, *, customer_code: str, customer_name: str,
                customer_email: str | None, invoices: list[PaymentInvoice],
-               state: str) -> tuple[int, str, str]:
+               state: str, language: str | None = None) -> tuple[int, str, str]:
         """Insert a payment in `state`; returns (id, reference, transaction id)."""
         now = utcnow().isoformat()
         amount = sum(to_cents(invoice.amount) for invoice in invoices)
-        for _ in range(10):
+        for _attempt in range(10):
             reference, transaction_id = new_reference(), new_transaction_id()
             try:
                 with db.savepoint():
                     payment_id = db.execute(
                         "INSERT INTO payments (reference, transaction_id, customer_code,"
                         " customer_name, customer_email, amount_cents, state, created_at,"
-                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        " updated_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " RETURNING id",
                         (reference, transaction_id, customer_code, customer_name, customer_email,
-                         amount, state, now, now),
+                         amount, state, now, now, language),
                     ).fetchone()[0]
                 break
             except IntegrityError:
@@ -214,7 +217,7 @@ class Ledger:
             lease_until=parse_time(row["lease_until"]),
             created_at=parse_time(row["created_at"]), updated_at=parse_time(row["updated_at"]),
             approved_at=parse_time(row["approved_at"]), posted_at=parse_time(row["posted_at"]),
-            invoices=invoices,
+            invoices=invoices, language=row["language"],
         )
 
 
@@ -234,9 +237,9 @@ def init_app(app) -> None:
         def database_behind():
             # Nothing can be recorded safely until the schema is right: say so, charge nothing.
             if app.extensions.get("database_behind") and not request.path.startswith("/static/"):
-                return render_error(503, "The payment page is being updated",
-                                    "Please try again in a few minutes. Nothing has been "
-                                    "charged.")
+                return render_error(503, _("The payment page is being updated"),
+                                    _("Please try again in a few minutes. Nothing has been "
+                                      "charged."))
             return None
 
 

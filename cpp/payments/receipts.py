@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 
 from .. import mailer, shop
 from ..formatting import absolute_url, portal_url
@@ -46,6 +47,12 @@ def sender_for(location: dict) -> tuple[tuple[str, str] | str, str | None]:
 
 
 def build_receipt(payment: Payment) -> mailer.EncodedMessage:
+    """The receipt in the language the customer paid in."""
+    with force_locale(payment.language or current_app.config["DEFAULT_LANGUAGE"]):
+        return receipt_message(payment)
+
+
+def receipt_message(payment: Payment) -> mailer.EncodedMessage:
     codes = [invoice.location for invoice in payment.invoices]
     # The sender is the first location's; the footer lists every location the payment covered.
     sender, reply_to = sender_for(location_settings(codes[0] if codes else None))

@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..cayan.models import CayanUnavailable
@@ -70,9 +71,9 @@ def partial_amounts() -> dict[str, str] | None:
 def cayan_unavailable(exc: CayanUnavailable):
     # Raised while staging: the payment is recorded as stage_failed, nothing was charged.
     log.warning("Cayan unavailable during %s %s: %s", request.method, loggable_path(), exc)
-    return render_error(503, "Card payments are temporarily unavailable",
-                        "We can't reach the card processor right now. Nothing has been "
-                        "charged. Please try again in a few minutes.")
+    return render_error(503, _("Card payments are temporarily unavailable"),
+                        _("We can't reach the card processor right now. Nothing has been "
+                          "charged. Please try again in a few minutes."))
 
 
 @bp.get("/pay/return")
@@ -98,10 +99,10 @@ def returned():
                   "%s from Cayan (%s); run `flask --app app cpp reconcile` once the database "
                   "is writable again", reference, exc)
         return render_error(
-            503, "We couldn't finish recording your payment",
-            f"Your card may have been charged. Please don't pay again: the card processor has "
-            f"the payment on record, and the shop will see it and apply it to your invoices. "
-            f"Your payment reference is {reference}.")
+            503, _("We couldn't finish recording your payment"),
+            _("Your card may have been charged. Please don't pay again: the card processor has "
+              "the payment on record, and the shop will see it and apply it to your invoices. "
+              "Your payment reference is %(reference)s.", reference=reference))
     if just_paid(payment):
         remember_return(reference)
     # Post/redirect/get: the result page's URL carries no transaction data, and a refresh
@@ -197,7 +198,7 @@ def login_needed(exc: LoginNeeded):
 
 def not_recognised():
     return render_error(
-        404, "We couldn't match this payment",
-        "This payment link doesn't match a payment we started. If you were charged, the shop "
-        "will see it and apply it; otherwise please log in and try again.",
+        404, _("We couldn't match this payment"),
+        _("This payment link doesn't match a payment we started. If you were charged, the shop "
+          "will see it and apply it; otherwise please log in and try again."),
     )

@@ -12,6 +12,12 @@ from decimal import Decimal
 
 from ..cayan.models import SALE, VOID, CayanTransaction
 
+
+def N_(text: str) -> str:  # noqa: N802 - gettext's name: in the catalogue, translated when shown
+    """Failure reasons are stored in English and shown in the customer's language
+    (cpp.i18n.reason): this marks them for the catalogue."""
+    return text
+
 # -- The payment ------------------------------------------------------------------------------
 
 NEW = "new"                    # written, not yet sent to Cayan
@@ -116,15 +122,15 @@ def unsent_payment_reported(rows: list[CayanTransaction]) -> Decision:
     if rows:
         return Decision(STAGED, "Cayan has a transaction for it: settling as staged")
     return Decision(EXPIRED, "Pay Bill never finished staging; Reporting shows no charge",
-                    failure_reason="The payment was not started.")
+                    failure_reason=N_("The payment was not started."))
 
 
 # Why a late charge is being voided, in the customer's words, by the state it came from.
 LATE_CHARGE_REASONS = {
-    REPLACED: "This card page had been replaced by a newer payment before you paid on it",
-    EXPIRED: "This card page had timed out before you paid on it",
-    DECLINED: "This payment had already ended before you paid on its card page again",
-    CANCELLED: "This payment had already been cancelled before you paid on its card page",
+    REPLACED: N_("This card page had been replaced by a newer payment before you paid on it"),
+    EXPIRED: N_("This card page had timed out before you paid on it"),
+    DECLINED: N_("This payment had already ended before you paid on its card page again"),
+    CANCELLED: N_("This payment had already been cancelled before you paid on its card page"),
 }
 
 
@@ -171,12 +177,12 @@ def decline_reason(sale: CayanTransaction) -> str:
     """Cayan's status in plain words for the customer."""
     status = sale.approval_status.upper()
     if status.startswith("REFERRAL"):
-        return ("Your card issuer asked for the payment to be referred to them. Please call "
-                "your bank, or try another card.")
+        return N_("Your card issuer asked for the payment to be referred to them. Please call "
+                  "your bank, or try another card.")
     if "DUPLICATE" in status:
-        return "The card processor saw this as a duplicate of an earlier payment."
+        return N_("The card processor saw this as a duplicate of an earlier payment.")
     detail = sale.error_message or (sale.approval_status.split(";")[-1]
                                     if ";" in sale.approval_status else "")
     detail = detail.strip().rstrip(".")
     return f"Your card was declined: {detail[0].lower()}{detail[1:]}." if detail \
-        else "Your card was declined."
+        else N_("Your card was declined.")

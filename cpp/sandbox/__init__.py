@@ -75,5 +75,8 @@ def create_sandbox_app(data_dir: str, services: tuple[str, ...] = ("pims", "caya
                        config: dict | None = None, faults: FaultInjector | None = None) -> Flask:
     app = Flask(__name__, template_folder="../../templates")
     app.config.update(config or {})
+    from ..i18n import init_babel
+
+    init_babel(app)  # the card page speaks the customer's language too
     install(app, data_dir, services, faults)
     return app

@@ -16,15 +16,19 @@ class Outcome:
 
 
 APPROVED = Outcome("APPROVED", "APPROVED")
+def N_(text: str) -> str:  # noqa: N802 - gettext's name: in the catalogue, translated when shown
+    return text
+
+
 TEST_CARDS: dict[str, tuple[Outcome, str]] = {
-    "4012000033330026": (APPROVED, "Visa: approved"),
-    "5424180279791732": (APPROVED, "Mastercard: approved"),
+    "4012000033330026": (APPROVED, N_("Visa: approved")),
+    "5424180279791732": (APPROVED, N_("Mastercard: approved")),
     "4000300011112220": (Outcome("DECLINED", "DECLINED;1001;Insufficient funds",
-                                 "Insufficient funds"), "Visa: declined (insufficient funds)"),
+                                 "Insufficient funds"), N_("Visa: declined (insufficient funds)")),
     "4000300011112238": (Outcome("REFERRAL", "REFERRAL;1002;Call issuer", "Call issuer"),
-                         "Visa: referral (call the issuer)"),
+                         N_("Visa: referral (call the issuer)")),
     "4005550000000019": (Outcome("APPROVED", "APPROVED", None, amount_off_cents=100),
-                         "Visa: approved for $1.00 less than asked (the portal voids it)"),
+                         N_("Visa: approved for $1.00 less than asked (the portal voids it)")),
 }
 
 
@@ -53,18 +57,18 @@ def check_card(number: str, expiry: str, cvv: str, name: str, today: dt.date) ->
     errors = {}
     digits = number.replace(" ", "").replace("-", "")
     if not (digits.isdigit() and 13 <= len(digits) <= 19 and luhn_valid(digits)):
-        errors["card_number"] = "Enter a valid card number."
+        errors["card_number"] = N_("Enter a valid card number.")
     try:
         month, year = expiry.strip().split("/")
         month, year = int(month), 2000 + int(year)
         if not 1 <= month <= 12 or (year, month) < (today.year, today.month):
             raise ValueError
     except ValueError:
-        errors["expiry"] = "Enter an expiration date in the future, as MM/YY."
+        errors["expiry"] = N_("Enter an expiration date in the future, as MM/YY.")
     if not (cvv.isdigit() and len(cvv) in (3, 4)):
-        errors["cvv"] = "Enter the 3 or 4 digit CVV."
+        errors["cvv"] = N_("Enter the 3 or 4 digit CVV.")
     if not name.strip() or len(name) > 60:
-        errors["cardholder"] = "Enter the name on the card."
+        errors["cardholder"] = N_("Enter the name on the card.")
     return errors
 
 

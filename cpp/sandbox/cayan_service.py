@@ -20,6 +20,7 @@ from ..cayan.client import WSDL_DIR
 from ..cayan.models import SALE
 from ..money import from_cents
 from . import cards
+from .cards import N_
 from .cayan_store import CayanStore
 from .soap import SoapFault, dispatch, schema_from_wsdl
 
@@ -204,11 +205,11 @@ def card_page():
     transport = store().transport(key) if key else None
     if transport is None:
         return render_template("sandbox/card_page.html", transport=None,
-                               message="This payment link is not valid."), 404
+                               message=N_("This payment link is not valid.")), 404
     if transport["used"]:
         # Like a hosted page reached again with Back: a page that says so, not an error.
         return render_template("sandbox/card_page.html", transport=None,
-                               message="This payment has already been processed.")
+                               message=N_("This payment has already been processed."))
     amount = from_cents(transport["amount_cents"])
     if request.method == "GET" or request.form.get("action") not in ("process", "cancel"):
         return render_template("sandbox/card_page.html", transport=transport, amount=amount,
@@ -229,7 +230,7 @@ def card_page():
                                errors=errors, form=form, test_cards=cards.TEST_CARDS), 400
     if not store().use_transport(key):
         return render_template("sandbox/card_page.html", transport=None,
-                               message="This payment has already been processed."), 409
+                               message=N_("This payment has already been processed.")), 409
     number = form["card_number"].replace(" ", "").replace("-", "")
     outcome = cards.outcome_for(number)
     charged = from_cents(max(1, transport["amount_cents"] - outcome.amount_off_cents))

@@ -30,7 +30,7 @@
   var pageSize = parseInt(form.getAttribute("data-page-size"), 10) || 20;
   var shown = pageSize;
   var formatter = new Intl.NumberFormat(document.documentElement.lang || "en-US", {
-    style: "currency", currency: total.getAttribute("data-currency") || "USD"
+    style: "currency", currency: total.getAttribute("data-currency") || "USD", useGrouping: "always"
   });
 
   // The cents typed in a row's amount field ("50", "1,234.5", "$12.30"), read as text: no
@@ -49,7 +49,18 @@
     return parseInt(match[1].replace(/,/g, ""), 10) * 100 + parseInt((match[2] || "0").padEnd(2, "0"), 10);
   }
 
-  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  // The page's words in the customer's language (cpp.invoices.page_messages): a [one, many]
+  // pair or a single text, with {n}, {amount} and {visible} filled in here.
+  var messages = JSON.parse(form.getAttribute("data-messages") || "{}");
+  function say(key, n, values) {
+    var text = messages[key];
+    if (Array.isArray(text)) { text = text[n === 1 ? 0 : 1]; }
+    values = values || {};
+    values.n = n;
+    return String(text).replace(/\{(\w+)\}/g, function (all, name) {
+      return name in values ? values[name] : all;
+    });
+  }
 
   // What is ticked, what the page says and what Pay Bill sends always agree: this runs after
   // every change, and on every showing of the page (Back and Forward included).
@@ -61,11 +72,11 @@
     // Integer cents, divided only for display: no float arithmetic on money.
     var amount = formatter.format(cents / 100);
     total.textContent = amount;
-    count.textContent = plural(ticked, "invoice");
+    count.textContent = say("invoices", ticked);
     selectAll.checked = ticked === boxes.length;
     selectAll.indeterminate = ticked > 0 && ticked < boxes.length;
     if (!form.getAttribute("data-submitted")) {
-      button.textContent = ticked ? "Pay " + amount + " for " + plural(ticked, "invoice") : "Pay Bill";
+      button.textContent = ticked ? say("pay", ticked, {amount: amount}) : say("payBill");
       // aria-disabled rather than disabled: the button stays reachable and says why it waits.
       button.setAttribute("aria-disabled", ticked ? "false" : "true");
     }
@@ -114,7 +125,7 @@
     rows.forEach(function (row) { row.hidden = true; });
     matching.slice(0, shown).forEach(function (row) { row.hidden = false; });
     showMore.parentNode.hidden = matching.length <= shown;
-    showMore.textContent = "Show " + Math.min(pageSize, matching.length - shown) + " more";
+    showMore.textContent = say("showMore", Math.min(pageSize, matching.length - shown));
     describeList();
   }
 
@@ -122,13 +133,10 @@
     if (!tools) { return; }
     var visible = Math.min(shown, matching.length);
     var hiddenTicked = boxes.filter(function (box, i) { return box.checked && rows[i].hidden; }).length;
-    var text = matching.length === 0 ? "No invoices match." :
-      "Showing " + visible + " of " + plural(matching.length, "invoice") +
-      (matching.length < rows.length ? " that match" : "") + ".";
-    if (hiddenTicked) {
-      text += " " + plural(hiddenTicked, "ticked invoice") + " not shown " +
-        (hiddenTicked === 1 ? "is" : "are") + " still in the total.";
-    }
+    var text = matching.length === 0 ? say("noMatch") :
+      say(matching.length < rows.length ? "showingMatch" : "showing", matching.length,
+          {visible: visible});
+    if (hiddenTicked) { text += " " + say("hiddenTicked", hiddenTicked); }
     status.textContent = text;
   }
 
@@ -176,7 +184,7 @@
     form.setAttribute("data-submitted", "1");
     button.setAttribute("aria-disabled", "true");
     button.classList.add("is-busy");
-    button.textContent = "Taking you to the secure payment page…";
+    button.textContent = say("taking");
   });
 
   // Keyboard focus never hides behind the sticky pay bar (WCAG 2.4.11).

@@ -8,10 +8,11 @@
   if (!form || !shown) { return; }
   var limit = parseInt(document.body.getAttribute("data-kiosk-seconds"), 10) || 90;
   var left = limit;
+  var message = document.body.getAttribute("data-kiosk-message") || "Starting over in {n} s";
   var warned = false;
 
   function render() {
-    shown.textContent = "Starting over in " + left + " s";
+    shown.textContent = message.replace("{n}", left);
     if (left <= 10 && !warned) {
       warned = true;
       shown.setAttribute("role", "alert"); // said once, not every second

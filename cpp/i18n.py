@@ -1,0 +1,121 @@
+"""The customer's language: English or Spanish, for every customer page, error, email receipt
+and the sandbox card page (Flask-Babel, gettext catalogues in cpp/translations).
+
+Chosen by the visible switch (a cookie), then the browser's Accept-Language, then
+DEFAULT_LANGUAGE. Money and dates follow it (LANGUAGE_LOCALES). A receipt goes out in the
+language its payment was made in, also when the reconcile job sends it later. The staff
+dashboard stays in English.
+
+The catalogues' source is the .po file; it is compiled to a .mo at start, into the instance
+folder, whenever the .po is newer, so a fresh checkout runs without a build step.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Blueprint, Flask, current_app, has_request_context, redirect, request
+from flask_babel import Babel, get_locale, gettext
+
+from .auth.routes import safe_next
+
+LANGUAGES = {"en": "English", "es": "Español"}
+COOKIE = "cpp_lang"
+SOURCE = Path(__file__).resolve().parent / "translations"
+
+babel = Babel()
+bp = Blueprint("language", __name__)
+
+
+def N_(text: str) -> str:  # noqa: N802 - gettext's own name for "mark, translate later"
+    """Marks a string for the catalogue where it is defined; translated where it is shown."""
+    return text
+
+
+def select_language() -> str:
+    if has_request_context():
+        if request.path.startswith("/staff"):
+            return "en"
+        chosen = request.cookies.get(COOKIE)
+        if chosen in LANGUAGES:
+            return chosen
+        best = request.accept_languages.best_match(list(LANGUAGES))
+        if best:
+            return best
+    return current_app.config.get("DEFAULT_LANGUAGE", "en")
+
+
+def language() -> str:
+    """The language of the page being made (or of the receipt being sent)."""
+    return str(get_locale() or current_app.config.get("DEFAULT_LANGUAGE", "en")).split("_")[0]
+
+
+def formatting_locale() -> str:
+    """The Babel locale for money and dates: LOCALE for English, LANGUAGE_LOCALES for others."""
+    lang = language()
+    if lang == "en":
+        return current_app.config["LOCALE"]
+    return (current_app.config.get("LANGUAGE_LOCALES") or {}).get(lang, lang)
+
+
+@bp.get("/language/<code>")
+def switch(code: str):
+    """The visible switch: remembered in a cookie (it holds nothing else)."""
+    target = safe_next(request.args.get("next")) or "/"
+    response = redirect(target, 303)
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=400 * 86400, samesite="Lax", httponly=True,
+                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
+
+
+DECLINED = re.compile(r"^Your card was declined: (.+)\.$", re.S)
+
+
+def reason(text: str | None) -> str | None:
+    """A failure reason stored in the ledger (in English), in the customer's language: the
+    fixed ones from the catalogue, a decline with the bank's own words kept."""
+    if not text:
+        return text
+    match = DECLINED.match(text)
+    if match:
+        return gettext("Your card was declined: %(detail)s.", detail=match.group(1))
+    return gettext(text)
+
+
+def compiled_catalogues(app: Flask) -> str:
+    """Compile each .po newer than its .mo; returns the folder Flask-Babel reads."""
+    target = Path(app.instance_path) / "translations"
+    for po in SOURCE.glob("*/LC_MESSAGES/messages.po"):
+        mo = target / po.relative_to(SOURCE).with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        # Written aside, then moved in place: several processes may start at once.
+        handle, temporary = tempfile.mkstemp(dir=mo.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            write_mo(out, catalog, use_fuzzy=False)
+        os.replace(temporary, mo)
+    return str(target)
+
+
+def init_babel(app: Flask) -> None:
+    """Translations for an app's templates: the portal, or the sandbox run on its own."""
+    babel.init_app(app, locale_selector=select_language,
+                   default_translation_directories=compiled_catalogues(app))
+    # Multi-line {% trans %} blocks are one sentence in the catalogue, whatever the indentation.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.add_template_global(language, "current_language")
+
+
+def init_app(app: Flask) -> None:
+    init_babel(app)
+    app.register_blueprint(bp)
+    app.add_template_global(LANGUAGES, "languages")
+    app.add_template_filter(reason, "reason")
