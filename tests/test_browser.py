@@ -607,3 +607,36 @@ def test_two_customers_one_after_the_other_at_the_counter_kiosk(customer):
     page.wait_for_load_state("load")
     assert page.url.endswith("/login") and page.get_by_label("Account #").input_value() == ""
     c.check("kiosk-start-again")
+
+
+def test_a_payment_in_spanish(browser, demo, axe):
+    """The switch in the header, the invoices page and its running total, the card page and
+    the result, in Spanish, at a phone's size, checked by axe."""
+    app, server = demo
+    context = browser.new_context(viewport=VIEWPORTS["phone"], is_mobile=True, has_touch=True,
+                                  locale="en-US")
+    c = Customer(context.new_page(), server.url, "phone", "a-payment-in-spanish", axe)
+    c.goto("/login")
+    c.page.get_by_role("link", name="Español").click()
+    c.page.wait_for_url("**/login")
+    assert c.page.evaluate("document.documentElement.lang") == "es"
+    c.check("login-es")
+    c.page.get_by_label("N.º de cuenta").fill("M-1000")
+    c.page.get_by_label("Contraseña").fill("demo")
+    c.page.get_by_role("button", name="Iniciar sesión").click()
+    c.page.wait_for_url("**/invoices")
+    c.page.get_by_label("Pagar la factura INV-10244").check()
+    assert c.page.locator("#pay-button").inner_text() == "Pagar 199,00\xa0US$ por 1 factura"
+    c.check("invoices-es")
+    c.page.locator("#pay-button").click()
+    c.page.wait_for_url("**/transportweb.aspx*")
+    c.check("card-page-es")
+    c.page.get_by_label("Número de tarjeta").fill(APPROVE)
+    c.page.get_by_label("Fecha de vencimiento").fill("12/39")
+    c.page.get_by_label("CVV").fill("123")
+    c.page.get_by_label("Nombre del titular").fill("Jordan Rivera")
+    c.page.get_by_role("button", name="Procesar el pago").click()
+    c.page.wait_for_url("**/payments/*")
+    c.check("result-es")
+    assert "¡Gracias! Su pago se realizó correctamente" in c.text()
+    context.close()
