@@ -166,6 +166,12 @@ def as_bool(value) -> bool:
 def check_money_settings(app: Flask) -> None:
     from decimal import Decimal, InvalidOperation
 
+    from .i18n import LANGUAGES
+
+    if app.config["DEFAULT_LANGUAGE"] not in LANGUAGES:
+        raise ConfigError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}: "
+                          f"{app.config['DEFAULT_LANGUAGE']!r}")
+
     try:
         minimum = Decimal(str(app.config["MIN_PARTIAL_AMOUNT"]))
     except InvalidOperation:

@@ -101,6 +101,9 @@ def compiled_catalogues(app: Flask) -> str:
         handle, temporary = tempfile.mkstemp(dir=mo.parent, suffix=".tmp")
         with os.fdopen(handle, "wb") as out:
             write_mo(out, catalog, use_fuzzy=False)
+        # Readable by every account that runs the portal (mkstemp makes it owner-only): the
+        # command line may compile it as another user than the web server's.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, mo)
     return str(target)
 

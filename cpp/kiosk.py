@@ -13,10 +13,13 @@ cookie on it. On a kiosk:
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .auth.session import end_session
+from .csrf import posted_from_this_portal
+
+LANGUAGE_COOKIE = "cpp_lang"  # cpp.i18n.COOKIE (not imported: i18n needs the auth pages)
 
 COOKIE = "cpp_kiosk"
 # The result page starts over sooner than the idle limit: the customer has their answer.
@@ -58,8 +61,14 @@ def idle_seconds() -> int:
 
 @bp.post("/kiosk/start-over")
 def start_over():
+    if not is_kiosk():
+        abort(404)
+    if not posted_from_this_portal():
+        abort(400)
     end_session()
-    return redirect(url_for("auth.login"), 303)
+    response = redirect(url_for("auth.login"), 303)
+    response.delete_cookie(LANGUAGE_COOKIE)  # the next customer starts in the usual language
+    return response
 
 
 def register(app: Flask) -> None:
@@ -77,4 +86,7 @@ def register(app: Flask) -> None:
     def nothing_kept_on_a_kiosk(response):
         if not request.path.startswith(app.static_url_path + "/") and is_kiosk():
             response.headers["Cache-Control"] = "no-store"
+            setting = " ".join(response.headers.getlist("Set-Cookie"))
+            if request.cookies.get(COOKIE) and COOKIE + "=" not in setting:
+                turn_on(response)  # renewed with every page: a kiosk in use stays one
         return response

@@ -70,3 +70,56 @@ def test_an_owner_turns_a_tablet_into_a_kiosk_and_back(make_portal):
     tablet.get("/staff/kiosk")
     tablet.post_form("/staff/kiosk", {"turn": "off"})
     assert 'class="kiosk"' not in tablet.get("/login").text
+
+
+def test_on_a_kiosk_the_account_closes_on_the_way_to_the_card_page(make_portal):
+    app, server = make_portal(KIOSK_MODE=True)
+    first = Visitor(server.url)
+    login = first.get("/login")
+    assert login.text.count('autocomplete="off"') >= 2  # no password saved on a shared tablet
+    first.login("M-1000")
+    card_page = first.pay(["INV-10244"])
+    # Walked away on Cayan's page: Back on the tablet shows nobody's invoices.
+    for path in ("/invoices", "/payments"):
+        page = first.get(path)
+        assert page.url.split("?")[0].endswith("/login") and "Jordan" not in page.text
+    # Had they finished paying, the result is still theirs to see, once.
+    result = first.follow(first.card_page(card_page, APPROVE))
+    assert "Thank you! Your payment was successful" in text_of(result.text)
+
+
+def test_start_over_is_a_kiosk_thing_posted_from_the_kiosk(make_portal):
+    app, server = make_portal()
+    normal = Visitor(server.url)
+    normal.login("M-1000")
+    assert normal.session.post(server.url + "/kiosk/start-over",
+                               headers={"Origin": server.url}).status_code == 404
+    assert normal.get("/invoices").url.endswith("/invoices")
+    app.config["KIOSK_MODE"] = True
+    forged = normal.session.post(server.url + "/kiosk/start-over",
+                                 headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 400 and normal.get("/invoices").url.endswith("/invoices")
+
+
+def test_a_kiosk_without_the_customers_email_says_where_the_receipt_is(make_portal, sandbox):
+    app, server = make_portal(KIOSK_MODE=True)
+    with sandbox.pims.transaction() as db:
+        db.execute("UPDATE customers SET email = NULL WHERE code = 'M-1000'")
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    result = text_of(customer.follow(customer.card_page(customer.pay(["INV-10244"]),
+                                                        APPROVE)).text)
+    assert "please ask at the counter for a printed receipt" in result
+    assert "print or save your receipt" not in result
+
+
+def test_a_kiosk_cookie_is_renewed_while_the_tablet_is_used(make_portal):
+    app, server = make_portal()
+    add_account(app, *OWNER, "owner")
+    tablet = StaffVisitor(server.url)
+    tablet.sign_in_owner()
+    tablet.get("/staff/kiosk")
+    tablet.post_form("/staff/kiosk", {"turn": "on"})
+    page = tablet.get("/login")
+    assert "cpp_kiosk=" in page.headers.get("Set-Cookie", "")
+    assert "Max-Age=34560000" in page.headers["Set-Cookie"]

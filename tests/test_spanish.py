@@ -195,6 +195,30 @@ def test_the_sandbox_card_page_and_a_decline_in_spanish(make_portal, sandbox):
     assert "Probar con otra tarjeta" in declined
 
 
+def test_a_language_other_than_english_or_spanish_stops_the_start(tmp_path):
+    from cpp import ConfigError, create_app
+
+    from .test_config import PRODUCTION
+    with pytest.raises(ConfigError, match="DEFAULT_LANGUAGE"):
+        create_app({**PRODUCTION, "DEFAULT_LANGUAGE": "es-MX",
+                    "DATABASE": str(tmp_path / "l.sqlite3")})
+
+
+def test_the_compiled_catalogue_is_readable_by_every_account(app):
+    mo = Path(app.instance_path) / "translations" / "es" / "LC_MESSAGES" / "messages.mo"
+    assert mo.stat().st_mode & 0o444 == 0o444
+
+
+def test_the_language_switch_never_carries_a_pay_links_token(make_portal):
+    from .test_pay_links import LINK_SECRET, link_for
+    app, server = make_portal(LINK_SECRET=LINK_SECRET)
+    shared = Visitor(server.url)
+    shared.login("M-1001")
+    asked = shared.get(link_for(server, "M-1000"))
+    assert "You are logged in as" in asked.text
+    assert "/pay/l/v1" not in re.search(r'class="language-switch">(.*?)</p>', asked.text).group(1)
+
+
 @pytest.mark.parametrize("path", ["/staff/sign-in"])
 def test_the_staff_dashboard_stays_in_english(make_portal, path):
     app, server = make_portal()

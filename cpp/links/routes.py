@@ -38,7 +38,7 @@ from ..invoices import (
     page_messages,
 )
 from ..payments import checkout
-from ..payments.routes import keep_for_another_try, partial_amounts
+from ..payments.routes import keep_for_another_try, partial_amounts, to_the_card_page
 from ..pims.client import get_pims
 from ..pims.models import AccountDisabled, Customer, UnknownCustomer
 from ..selection import read_tick
@@ -192,7 +192,7 @@ def pay():
     except checkout.PayBillRefused as refusal:
         keep_for_another_try(refusal)
         return redirect(url_for("links.invoices"), 303)
-    return redirect(card_page, 303)
+    return to_the_card_page(card_page)
 
 
 def register(app) -> None:

@@ -151,7 +151,7 @@ def stage(payment: Payment) -> str:
                                why="; ".join(exc.messages))) from None
     except CayanUnavailable:
         record.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
-                          "Cayan unreachable while staging", failure_reason="Cayan unreachable")
+                          "Cayan unreachable while staging", failure_reason=N_("Cayan unreachable"))
         raise
     record.transition(ledger, payment.id, states.NEW, states.STAGED, "staged with Cayan",
                       transport_key=staged.transport_key, validation_key=staged.validation_key)

@@ -62,7 +62,9 @@ def receipt_message(payment: Payment) -> mailer.EncodedMessage:
                "logo_url": email_logo_url(),
                # The first location's footer (Manage Settings > per-location email settings).
                "footer": location_settings(codes[0] if codes else None).get("receipt_footer"),
-               "receipt_url": portal_url("payments.receipt", reference=payment.reference)}
+               # A portal that only runs at the counter (KIOSK_MODE) shows no receipt page.
+               "receipt_url": None if current_app.config["KIOSK_MODE"] else
+               portal_url("payments.receipt", reference=payment.reference)}
     subject = render_template("receipts/subject.txt", **context).strip()
     return mailer.EncodedMessage(
         subject=" ".join(subject.split()),

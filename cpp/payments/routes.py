@@ -20,6 +20,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..auth.session import end_session
 from ..cayan.models import CayanUnavailable
 from ..database import DatabaseError
 from ..errors import loggable_path, render_error
@@ -44,6 +45,15 @@ def pay():
     except checkout.PayBillRefused as refusal:
         keep_for_another_try(refusal)
         return redirect(url_for("invoices.index"), 303)
+    return to_the_card_page(card_page)
+
+
+def to_the_card_page(card_page: str):
+    """Off to Cayan's card page. On a kiosk the customer's session ends here: the card page
+    has no countdown, and the next customer must not find this account behind Back. The
+    return still shows the result (the ValidationKey proves it; remember_return)."""
+    if is_kiosk():
+        end_session()
     return redirect(card_page, 303)
 
 
