@@ -186,40 +186,20 @@ def check_command() -> None:
 def link_command(customer: str, invoices: tuple[str, ...], days: int | None) -> None:
     """A pay link for CUSTOMER (all their open invoices, or only INVOICES), to send them."""
     import datetime as dt
-    import time
 
-    from .links.tokens import PayLink, make_token, new_link_id
-    from .pims.client import get_pims
-    from .pims.models import AccountDisabled, UnknownCustomer
+    from .links.make import LinkProblem, make_link
 
-    config = current_app.config
-    if not config.get("LINK_SECRET"):
-        raise click.ClickException("Set LINK_SECRET first (at least 32 random characters, in "
-                                   "instance/config.py or CPP_LINK_SECRET): docs/pay-links.md.")
-    code = customer.upper()
     try:
-        found = get_pims().get_customer(code)
-    except UnknownCustomer:
-        raise click.ClickException(f"PIMS has no customer {code}.") from None
-    except AccountDisabled:
-        raise click.ClickException(f"{code}'s account can't pay online (disabled in PIMS).") \
-            from None
-    numbers = tuple(dict.fromkeys(invoices))
-    open_numbers = {invoice.number for invoice in get_pims().get_open_invoices(code)}
-    for number in numbers:
-        if number not in open_numbers:
-            click.echo(f"Note: {number} is not an open invoice of {code} now; the link will "
-                       "not show it.", err=True)
-    expires = int(time.time()) + (days or config["LINK_DAYS"]) * 86400
-    link = PayLink(code, numbers, expires, new_link_id())
-    try:
-        token = make_token(config["LINK_SECRET"], link)
-    except ValueError as exc:
+        made = make_link(customer, invoices, days)
+    except LinkProblem as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{config['PUBLIC_URL'].rstrip('/')}/pay/l/{token}")
-    until = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    click.echo(f"For {found.name} ({code}); works until {until}; link id {link.link_id} "
-               "(add it to LINK_REVOKED to take this link back).", err=True)
+    for number in made.not_open:
+        click.echo(f"Note: {number} is not an open invoice of {made.customer.code} now; the "
+                   "link will not show it.", err=True)
+    click.echo(made.url)
+    until = dt.datetime.fromtimestamp(made.link.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(f"For {made.customer.name} ({made.customer.code}); works until {until}; link id "
+               f"{made.link.link_id} (add it to LINK_REVOKED to take this link back).", err=True)
 
 
 @cpp_cli.group("staff")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 
 import pytest
@@ -444,3 +445,31 @@ def test_the_demo_dashboard_agrees_with_sandbox_pims_and_cayan(demo):
     assert payment_id(in_pims["id"]) in page and str(sale["token"]) in page
     assert "$546.50" in page and in_pims["amount_cents"] == 54650 == sale["amount_cents"]
     assert f"Visa ending {sale['card_last4']}" in page
+
+
+def test_staff_make_a_pay_link_on_the_dashboard(make_portal):
+    from .test_pay_links import LINK_SECRET
+    app, server = make_portal(LINK_SECRET=LINK_SECRET)
+    add_account(app, *CLERK, "staff")
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get("/staff/pay-links")
+    unknown = clerk.post_form("/staff/pay-links", {"customer": "NOPE-1", "days": "7"})
+    assert unknown.status_code == 400 and "PIMS has no customer NOPE-1" in text_of(unknown.text)
+    page = clerk.post_form("/staff/pay-links", {"customer": "m-1000",
+                                                "invoices": "INV-10244 INV-99999", "days": "7"})
+    url = re.search(r'<textarea id="made-link"[^>]*>([^<]+)</textarea>', page.text).group(1)
+    assert url.startswith(f"{server.url}/pay/l/v1.")
+    assert "Not open now, so not shown: INV-99999" in text_of(page.text)
+    opened = Visitor(server.url).get(url)
+    assert re.findall(r'name="invoice"[^>]*value="([^"|]+)\|', opened.text) == ["INV-10244"]
+    (who, action, detail) = next(row for row in activity_of(app) if row[1] == "made pay link")
+    assert who == CLERK[0] and "M-1000 INV-10244 INV-99999, link id" in detail
+    assert url.rsplit("/", 1)[1] not in detail  # the token itself is never kept
+
+
+def test_the_pay_links_page_without_a_link_secret_says_how_to_set_it_up(staff_portal):
+    app, server = staff_portal
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    assert "Pay links are not set up: set LINK_SECRET" in text_of(clerk.get("/staff/pay-links").text)

@@ -58,6 +58,7 @@ def test_every_staff_page_passes_axe(shop_owner):
             ("/staff/payments?state=declined", "payments-none", "No payments match"),
             ("/staff/health", "health", "Connections"),
             ("/staff/activity", "activity", "signed in"),
+            ("/staff/pay-links", "pay-links", "Make a link"),
             ("/staff/settings", "settings", "Email settings by location"),
             ("/staff/team", "team", DEMO_OWNER_EMAIL),
             ("/staff/account", "account", "Change your password"),

@@ -7,7 +7,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from ..extensions import csrf
-    from . import payment_views, settings_views, sign_in, team, views  # noqa: F401 - routes
+    from . import (  # noqa: F401 - routes
+        links_views,
+        payment_views,
+        settings_views,
+        sign_in,
+        team,
+        views,
+    )
     from .blueprint import bp
     from .logo import bp as logo_bp
 

@@ -7,13 +7,22 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
+    IntegerField,
     PasswordField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
 from .accounts import ROLES
 
@@ -112,3 +121,13 @@ class LocationEmailForm(StaffForm):
     mail_reply_to = EmailField("Reply-to address", validators=[
         Optional(), Email("That is not an email address."), Length(max=254)])
     receipt_footer = TextAreaField("Receipt footer", validators=[Length(max=1000)])
+
+
+class PayLinkForm(StaffForm):
+    customer = StringField("Customer code (Account #)", validators=[
+        DataRequired("Give the customer's account number."), Length(max=40),
+        Regexp(r"^\s*[A-Za-z0-9][A-Za-z0-9._/-]*\s*$", message="Letters, digits and - . / _")])
+    invoices = StringField("Only these invoices (optional)", description="Invoice numbers "
+                           "separated by spaces. Empty: all the customer's open invoices.",
+                           validators=[Length(max=2000)])
+    days = IntegerField("Works for (days)", validators=[NumberRange(1, 366)])
