@@ -640,3 +640,19 @@ def test_a_payment_in_spanish(browser, demo, axe):
     c.check("result-es")
     assert "¡Gracias! Su pago se realizó correctamente" in c.text()
     context.close()
+
+
+def test_a_pay_link_opened_while_someone_else_is_logged_in(customer):
+    import time as clock
+
+    from cpp.links.tokens import PayLink, make_token
+    c, app = customer
+    log_in(c, "M-1001")
+    token = make_token(app.config["LINK_SECRET"],
+                       PayLink("M-1000", (), int(clock.time()) + 3600, "SWITCH"))
+    c.goto(f"/pay/l/{token}")
+    c.check("link-switch")
+    assert "You are logged in as" in c.text()
+    c.page.get_by_role("button", name=re.compile("Continue as")).click()
+    c.page.wait_for_url("**/pay/l")
+    assert "Hello, Jordan Rivera" in c.text()
