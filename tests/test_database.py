@@ -110,3 +110,53 @@ def returns_split_across(urls: list[str], cookies: dict):
     """Each call returns to the next of `urls` in turn (thread-safe: itertools.cycle)."""
     turns = itertools.cycle(urls)
     return lambda: requests.get(next(turns), cookies=cookies, timeout=30)
+
+
+def test_two_portal_processes_on_one_postgresql_ledger_post_each_payment_once(
+        sandbox, smtp, tmp_path, faults):
+    """As a chain of shops runs it: two portal processes (python -m cpp.serve, as on two
+    machines) sharing one PostgreSQL ledger and its sessions, each payment's returns split
+    across both at the same moment: nothing lost, nothing doubled (ledger = PIMS = Cayan)."""
+    from cpp.database import Database
+
+    from .live import free_port
+    from .processes import production_env, waitress_portal
+
+    schema = postgresql_schema()
+    url = next(schema)
+    portals = []
+    try:
+        for index in range(2):
+            port = free_port()
+            env = production_env(sandbox.url, smtp.port, tmp_path / "unused.sqlite3",
+                                 f"http://127.0.0.1:{port}", DATABASE=url)
+            portals.append(waitress_portal(env, port, tmp_path / f"portal-{index}.log").start())
+        first, second = portals
+        numbers = ["INV-10231", "INV-10244", "INV-10252", "INV-10260"]
+        faults.clear()
+        for number in numbers:
+            visitor = Visitor(first.url)
+            visitor.login("M-1000")  # the session lives in PostgreSQL: both processes know it
+            back = visitor.card_page(visitor.pay([number]), APPROVE)
+            other = back.replace(first.url, second.url)
+            responses = at_once(6, returns_split_across(
+                [back, other], visitor.session.cookies.get_dict()))
+            assert all(r.status_code == 200 for r in responses), \
+                [r.status_code for r in responses]
+            assert all("Thank you! Your payment was successful" in text_of(r.text)
+                       for r in responses)
+        database = Database(url)
+        ledger = Ledger(database)
+        posted = ledger.find(states=(states.POSTED,))
+        assert len(posted) == len(numbers) == len(ledger.find())
+        assert len(sandbox.pims.all_payments()) == len(numbers)
+        assert faults.calls[("pims", "ApplyPayment")] == len(numbers)
+        sales = [row for p in posted for row in sandbox.cayan.by_transaction_id(p.transaction_id)
+                 if row["approval_status"].startswith("APPROVED")]
+        assert len(sales) == len(numbers)
+        assert len(smtp.messages()) == len(numbers)  # one receipt each
+        database.dispose()
+    finally:
+        for portal in portals:
+            portal.stop()
+        next(schema, None)  # drops the schema
