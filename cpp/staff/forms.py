@@ -31,6 +31,10 @@ class StaffForm(FlaskForm):
     class Meta:
         csrf = False
 
+    def problems(self) -> str:
+        """Every field's complaint in one line, for a form posted from a page it is not on."""
+        return " ".join(message for errors in self.errors.values() for message in errors)
+
 
 class SignInForm(StaffForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address."),

@@ -109,7 +109,7 @@ def resolve(reference: str):
     if found.state != states.NEEDS_ATTENTION:
         flash("Only a payment that needs attention can be marked resolved.", "error")
     elif not form.validate_on_submit():
-        flash(" ".join(message for errors in form.errors.values() for message in errors), "error")
+        flash(form.problems(), "error")
     elif staff.resolve_for_staff(found, form.note.data.strip(), who=f"staff {g.staff.email}"):
         activity.record("resolved payment", f"{found.reference}: {form.note.data.strip()}",
                         who=g.staff.email)
@@ -128,7 +128,7 @@ def resend(reference: str):
         flash("Only a completed (posted) payment has a receipt.", "error")
         return redirect(url_for("staff.payment", reference=found.reference), 303)
     if not form.validate_on_submit():
-        flash(" ".join(message for errors in form.errors.values() for message in errors), "error")
+        flash(form.problems(), "error")
         return redirect(url_for("staff.payment", reference=found.reference), 303)
     to = (form.to.data or "").strip() or found.customer_email
     if not to:

@@ -149,7 +149,7 @@ def save_location(code: str):
         return redirect(url_for("staff.settings"), 303)
     form = LocationEmailForm(prefix=code)
     if not form.validate_on_submit():
-        flash(" ".join(m for errors in form.errors.values() for m in errors), "error")
+        flash(form.problems(), "error")
         return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
     values = {field: (getattr(form, field).data or "").strip()
               for field in shop_settings.LOCATION_EMAIL_FIELDS}

@@ -65,7 +65,7 @@ def set_password(account_id: int):
     if person is None:
         flash("No such account.", "error")
     elif not form.validate_on_submit():
-        flash(" ".join(m for errors in form.errors.values() for m in errors), "error")
+        flash(form.problems(), "error")
     else:
         try:
             accounts.set_password(person.email, form.password.data)
