@@ -59,6 +59,12 @@ def idle_seconds() -> int:
     return int(current_app.config["KIOSK_IDLE_SECONDS"])
 
 
+@bp.get("/kiosk")
+def set_up():
+    """The address to remember on the tablet: the owner's page that turns it into a kiosk."""
+    return redirect(url_for("staff.kiosk_page"))
+
+
 @bp.post("/kiosk/start-over")
 def start_over():
     if not is_kiosk():

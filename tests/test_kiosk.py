@@ -61,7 +61,7 @@ def test_an_owner_turns_a_tablet_into_a_kiosk_and_back(make_portal):
     tablet = StaffVisitor(server.url)
     tablet.sign_in_owner()
     assert "Set up this browser as a kiosk" in tablet.get("/staff/settings").text
-    tablet.get("/staff/kiosk")
+    assert tablet.get("/kiosk").url.endswith("/staff/kiosk")  # the address to type on it
     page = tablet.post_form("/staff/kiosk", {"turn": "on"})
     assert page.url.endswith("/login") and 'class="kiosk"' in page.text
     assert tablet.get("/staff/").url.split("?")[0].endswith("/staff/sign-in")  # signed out

@@ -305,7 +305,8 @@ def test_no_route_shows_or_pays_another_customers_things(portal, sandbox):
               if not rule.rule.startswith("/staff/")}
     assert routed == {"/", "/login", "/logout", "/invoices", "/pay", "/pay/return",
                       "/payments", "/payments/<reference>", "/payments/<reference>/receipt",
-                      "/pay/l", "/pay/l/<path:token>", "/kiosk/start-over", "/language/<code>",
+                      "/pay/l", "/pay/l/<path:token>", "/kiosk", "/kiosk/start-over",
+                      "/language/<code>",
                       "/static/<path:filename>", "/shop-logo/<digest>.png"}
     assert reference not in intruder.get("/payments").text  # Your payments: only theirs
     # A pay link is tried in tests/test_pay_links.py; without one, /pay/l shows nothing.
