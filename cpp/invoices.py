@@ -10,7 +10,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .formatting import formatted_date, formatted_money
-from .i18n import formatting_locale
+from .i18n import formatting_locale, gettext_once_per_language
 from .money import to_cents
 from .pims.client import get_pims
 from .pims.models import Invoice
@@ -97,7 +97,7 @@ class InvoiceRow:
 def page_messages() -> dict[str, object]:
     """What cpp/static/js/invoices.js says, in the customer's language: [one, many] pairs with
     {n}, {amount} and {visible} filled in by the script."""
-    return {
+    return gettext_once_per_language("invoices page", lambda: {
         "invoices": [gettext("{n} invoice"), gettext("{n} invoices")],
         "pay": [gettext("Pay {amount} for {n} invoice"), gettext("Pay {amount} for {n} invoices")],
         "payBill": gettext("Pay Bill"),
@@ -110,7 +110,7 @@ def page_messages() -> dict[str, object]:
         "hiddenTicked": [gettext("{n} ticked invoice not shown is still in the total."),
                          gettext("{n} ticked invoices not shown are still in the total.")],
         "taking": gettext("Taking you to the secure payment page…"),
-    }
+    })
 
 
 @bp.get("/")

@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import pyotp
 from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
-from zxcvbn import zxcvbn
 
 from ..database import IntegrityError
 
@@ -63,6 +61,9 @@ def password_problem(password: str, email: str = "") -> str | None:
         return f"Use at least {MIN_PASSWORD_LENGTH} characters."
     if len(password) > 200:
         return "Use at most 200 characters."
+    # Imported here: its dictionaries take some 14 MB, which only signing-in staff need.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:100], user_inputs=[email, *email.split("@")])
     if result["score"] < MIN_PASSWORD_SCORE:
         hint = result["feedback"].get("warning") or "It is too easy to guess."
@@ -174,17 +175,26 @@ def _update(email: str, end_sessions: bool = False, **fields) -> None:
 
 # -- two-factor -------------------------------------------------------------------------------
 
+# pyotp (and segno, for the QR code) are imported where they are used: every customer page runs
+# in the same process, and none of them needs them.
+
 def new_totp_secret() -> str:
+    import pyotp
+
     return pyotp.random_base32()
 
 
 def provisioning_uri(secret: str, email: str) -> str:
+    import pyotp
+
     issuer = f"{current_app.config['SHOP_NAME']} payments"
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
 
 
 def code_matches(secret: str, code: str) -> int | None:
     """The time step of a right code (this one or the one either side, for clock drift)."""
+    import pyotp
+
     code = "".join((code or "").split())
     if not (code.isdigit() and len(code) == 6):
         return None

@@ -8,7 +8,6 @@ import io
 import warnings
 
 from flask import Blueprint, Response, abort, current_app
-from PIL import Image, UnidentifiedImageError
 
 from .accounts import now_text
 
@@ -29,6 +28,8 @@ class LogoRefused(ValueError):
 
 def checked_png(data: bytes) -> bytes:
     """The upload as a clean PNG, or LogoRefused."""
+    from PIL import Image, UnidentifiedImageError  # only an owner's upload needs Pillow
+
     if len(data) > MAX_BYTES:
         raise LogoRefused("The file is too big: a logo must be at most 512 KB.")
     if not data:

@@ -3,7 +3,6 @@ owners in production, optional for staff), with the customer login's throttling 
 message whether or not the account exists."""
 from __future__ import annotations
 
-import segno
 from flask import current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
@@ -122,6 +121,8 @@ def enrol_two_factor():
         error, status = WRONG_CODE, 400
     elif form.errors:
         status = 400
+    import segno
+
     uri = accounts.provisioning_uri(secret, account.email)
     # segno draws the QR code as SVG here: no outside image service ever sees the secret.
     svg = segno.make(uri, error="m").svg_inline(scale=5, title="QR code of the secret",
