@@ -61,6 +61,7 @@ def test_every_staff_page_passes_axe(shop_owner):
             ("/staff/pay-links", "pay-links", "Make a link"),
             ("/staff/settings", "settings", "Email settings by location"),
             ("/staff/team", "team", DEMO_OWNER_EMAIL),
+            ("/staff/kiosk", "kiosk", "Make this browser a kiosk"),
             ("/staff/account", "account", "Change your password"),
             ("/staff/two-factor/set-up", "two-factor-set-up", "Scan this code")):
         c.goto(path)
