@@ -167,3 +167,8 @@ def test_staff_lists_from_the_environment_are_lists(clean_env, tmp_path):
     app = create_app()
     assert app.config["STAFF_ALLOWED_IPS"] == ["192.168.1.0/24", "203.0.113.7"]
     assert app.config["STAFF_ALERT_EMAILS"] == ["owner@shop.example"]
+
+
+def test_a_database_in_a_folder_that_does_not_exist_is_said_plainly(tmp_path):
+    with pytest.raises(ConfigError, match="DATABASE is in a folder that does not exist"):
+        create_app({**PRODUCTION, "DATABASE": str(tmp_path / "nowhere" / "ledger.sqlite3")})

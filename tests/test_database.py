@@ -21,6 +21,10 @@ from .visitor import Visitor, text_of
 SCHEMA_BEFORE_MIGRATIONS = Path(__file__).with_name("data") / "schema_before_migrations.sql"
 
 
+def test_head_is_the_newest_migration():
+    assert migrate.HEAD == migrate.head_from_alembic()
+
+
 def test_a_ledger_from_before_migrations_is_upgraded_not_lost(sandbox, smtp, tmp_path):
     path = tmp_path / "ledger.sqlite3"
     with sqlite3.connect(path) as db:

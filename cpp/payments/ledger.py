@@ -7,6 +7,7 @@ Money is stored as integer cents. Changes go through cpp.payments.record only.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -224,11 +225,18 @@ class Ledger:
 def init_app(app) -> None:
     """One database per app, shared by the ledger and cpp.shared_state, its schema brought up
     to date (SQLite) or checked (PostgreSQL: `flask --app app cpp db upgrade`)."""
-    database = Database(app.config["DATABASE"], app.config["DATABASE_TIMEOUT"])
+    setting = app.config["DATABASE"]
+    if "://" not in setting and not os.path.isdir(os.path.dirname(os.path.abspath(setting))):
+        from ..config import ConfigError
+
+        raise ConfigError(f"DATABASE is in a folder that does not exist: {setting}. Create "
+                          "the folder, or leave DATABASE unset for instance/cpp.sqlite3.")
+    database = Database(setting, app.config["DATABASE_TIMEOUT"])
     app.extensions["database"] = database
     app.extensions["ledger"] = Ledger(database)
     if not database.postgresql:
-        migrate.upgrade(database)
+        if migrate.current(database) != migrate.head():
+            migrate.upgrade(database)
     elif migrate.current(database) != migrate.head():
         app.extensions["database_behind"] = True
         app.logger.error(DATABASE_BEHIND)

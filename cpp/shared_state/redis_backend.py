@@ -4,8 +4,6 @@ from __future__ import annotations
 import math
 import time
 
-import redis
-
 PREFIX = "cpp:"
 
 # INCR and the window's expiry in one step, so no attempt is ever counted outside a window.
@@ -27,6 +25,8 @@ return 0
 
 class RedisSharedState:
     def __init__(self, url: str):
+        import redis  # only portals with REDIS_URL load the client (some 7 MB)
+
         self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._count = self.redis.register_script(COUNT_ATTEMPT)
         self._uncount = self.redis.register_script(UNCOUNT_ATTEMPT)
