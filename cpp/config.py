@@ -150,6 +150,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     decide_mode(app)
     check_limits_and_proxies(app)
     check_money_settings(app)
+    check_languages(app)
     check_config(app)
     # The session cookie only travels over HTTPS when the portal is served over HTTPS.
     app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_URL"]).lower().startswith("https://")
@@ -163,14 +164,26 @@ def as_bool(value) -> bool:
     return bool(value)
 
 
-def check_money_settings(app: Flask) -> None:
-    from decimal import Decimal, InvalidOperation
+def check_languages(app: Flask) -> None:
+    from babel import Locale, UnknownLocaleError
 
     from .i18n import LANGUAGES
 
     if app.config["DEFAULT_LANGUAGE"] not in LANGUAGES:
         raise ConfigError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}: "
                           f"{app.config['DEFAULT_LANGUAGE']!r}")
+    for key, locale in [("LOCALE", app.config["LOCALE"]),
+                        *(("LANGUAGE_LOCALES", value) for value in
+                          (app.config.get("LANGUAGE_LOCALES") or {}).values())]:
+        try:
+            Locale.parse(locale)
+        except (UnknownLocaleError, ValueError, TypeError):
+            raise ConfigError(f"{key}: {locale!r} is not a locale Babel knows, like "
+                              "\"en_US\" or \"es\"") from None
+
+
+def check_money_settings(app: Flask) -> None:
+    from decimal import Decimal, InvalidOperation
 
     try:
         minimum = Decimal(str(app.config["MIN_PARTIAL_AMOUNT"]))

@@ -31,6 +31,7 @@ from flask import (
 from flask_babel import Babel, get_locale, get_translations, gettext
 
 from .auth.routes import safe_next
+from .marks import N_  # noqa: F401 - offered here with the rest of the language tools
 
 LANGUAGES = {"en": "English", "es": "Español"}
 COOKIE = "cpp_lang"
@@ -38,11 +39,6 @@ SOURCE = Path(__file__).resolve().parent / "translations"
 
 babel = Babel()
 bp = Blueprint("language", __name__)
-
-
-def N_(text: str) -> str:  # noqa: N802 - gettext's own name for "mark, translate later"
-    """Marks a string for the catalogue where it is defined; translated where it is shown."""
-    return text
 
 
 def select_language() -> str:

@@ -23,6 +23,7 @@ EDITABLE = {
     "STAFF_ALLOWED_IPS": "list",
     "EMBED_ALLOWED_ORIGINS": "list",
     "STAFF_ALERT_EMAILS": "list",
+    "LINK_REVOKED": "list",  # pay links taken back on the dashboard's Pay links page
 }
 LOCATION_EMAIL_PREFIX = "LOCATION_EMAIL:"
 LOCATION_EMAIL_FIELDS = ("mail_sender_name", "mail_sender", "mail_reply_to", "receipt_footer")

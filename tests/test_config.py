@@ -153,6 +153,8 @@ def test_config_example_documents_every_key():
     ("STAFF_ALLOWED_IPS", ["192.168.1.0/24", "the shop"], "STAFF_ALLOWED_IPS"),
     ("LINK_SECRET", "too-short", "LINK_SECRET"),
     ("LINK_SECRET", PRODUCTION["SECRET_KEY"], "LINK_SECRET"),
+    ("LANGUAGE_LOCALES", {"es": "es_XX_nonsense"}, "LANGUAGE_LOCALES"),
+    ("LOCALE", "klingon", "LOCALE"),
 ])
 def test_bad_embedding_sites_staff_addresses_or_link_secret_stop_the_start(tmp_path, key, value, words):
     with pytest.raises(ConfigError, match=words):

@@ -123,3 +123,23 @@ def test_a_kiosk_cookie_is_renewed_while_the_tablet_is_used(make_portal):
     page = tablet.get("/login")
     assert "cpp_kiosk=" in page.headers.get("Set-Cookie", "")
     assert "Max-Age=34560000" in page.headers["Set-Cookie"]
+
+
+def test_a_kiosk_forgets_a_finished_payment_soon(make_portal):
+    from flask.json.tag import TaggedJSONSerializer
+
+    from cpp.server_session import store_key
+    from cpp.shared_state import get_shared_state
+    app, server = make_portal(KIOSK_MODE=True, KIOSK_IDLE_SECONDS=15)
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    result = customer.follow(customer.card_page(customer.pay(["INV-10244"]), APPROVE))
+    assert "Thank you" in result.text
+    with app.app_context():  # 20 seconds later, with the page's script not running
+        sid = customer.session.cookies.get("session")
+        state = get_shared_state()
+        data = TaggedJSONSerializer().loads(state.load_session(store_key(sid)))
+        data["returned_payments"] = [[ref, at - 20] for ref, at in data["returned_payments"]]
+        state.save_session(store_key(sid), TaggedJSONSerializer().dumps(data), time.time() + 60)
+    again = customer.get(result.url)
+    assert again.url.split("?")[0].endswith("/login") and "Jordan" not in again.text

@@ -245,3 +245,16 @@ def test_a_link_session_can_be_ended_on_a_shared_device(link_portal):
     assert "Jordan Rivera" in page.text and "Log Out" in page.text
     customer.post_form("/logout", {})
     assert customer.get("/pay/l").status_code == 401
+
+
+def test_an_account_disabled_after_its_link_was_opened_cannot_pay(link_portal, sandbox):
+    app, server = link_portal
+    customer = Visitor(server.url)
+    customer.get(link_for(server, "M-1000", "INV-10244"))
+    with sandbox.pims.transaction() as db:
+        db.execute("UPDATE customers SET disabled = 1 WHERE code = 'M-1000'")
+    refused = customer.post_form("/pay/l", {"invoice": ["INV-10244|19900"]},
+                                 allow_redirects=False)
+    assert refused.status_code == 404 and "can't be used" in text_of(refused.text)
+    assert app.extensions["ledger"].find() == [] and sandbox.cayan.all_transactions() == []
+    assert customer.get("/pay/l").status_code == 401

@@ -337,7 +337,9 @@ def test_marking_resolved_needs_a_note_and_records_who(staff_portal, sandbox):
     assert last["to_state"] == states.RESOLVED and "receipt 5512" in last["reason"]
     assert last["actor"] == "staff clerk@shop.example"
     # Not counted as paid on the home page (it may have been settled by voiding the charge).
-    assert "$0.00" in text_of(clerk.get("/staff/").text)
+    today = re.search(r'aria-label="Today">\s*<h3>Today</h3>\s*<p class="figure__amount">'
+                      r'([^<]+)</p>', clerk.get("/staff/").text)
+    assert today.group(1) == "$0.00"
     # Nothing more can be done to it; the customer sees it settled.
     again = clerk.post_form(f"/staff/payments/{payment.reference}/retry", {})
     assert "Only a payment that needs attention" in text_of(again.text)
@@ -473,3 +475,51 @@ def test_the_pay_links_page_without_a_link_secret_says_how_to_set_it_up(staff_po
     clerk = StaffVisitor(server.url)
     clerk.sign_in(*CLERK)
     assert "Pay links are not set up: set LINK_SECRET" in text_of(clerk.get("/staff/pay-links").text)
+
+
+def test_a_charge_to_void_says_so_on_its_page_and_in_the_alert(make_portal, sandbox, smtp,
+                                                               faults):
+    from cpp.sandbox.faults import Fault
+
+    from .test_payments import charged_on_a_replaced_card_page
+    app, server = make_portal(MAX_ATTEMPTS=1, STAFF_ALERT_EMAILS=["alerts@shop.example"])
+    add_account(app, *CLERK, "staff")
+    customer = Visitor(server.url)
+    back = charged_on_a_replaced_card_page(customer)
+    faults.arm(Fault("credit", "Void", mode="fault"))  # Cayan refuses the void
+    customer.follow(back)
+    with app.app_context():
+        late = next(p for p in app.extensions["ledger"].find() if len(p.invoices) == 2)
+    assert late.state == states.NEEDS_ATTENTION
+    (alert,) = [m for m in smtp.messages() if "alerts@shop.example" in m["rcpt_to"]]
+    assert "must be VOIDED, not applied in PIMS" in " ".join(alert["text"].split())
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    page = text_of(clerk.get(f"/staff/payments/{late.reference}").text)
+    assert "This charge must be voided, not applied in PIMS" in page
+    assert "void the charge at Cayan" in page and "post it to PIMS" not in page
+    assert "voided this charge by hand in Cayan's Virtual Terminal" in page
+    clerk.get(f"/staff/payments/{late.reference}")
+    clerk.post_form(f"/staff/payments/{late.reference}/retry", {})  # Cayan answers now
+    with app.app_context():
+        assert app.extensions["ledger"].get(late.reference).state == states.VOIDED
+    assert sandbox.pims.all_payments() == []
+
+
+def test_staff_take_a_pay_link_back_at_once(make_portal):
+    from .test_pay_links import LINK_SECRET, link_for
+    app, server = make_portal(LINK_SECRET=LINK_SECRET)
+    add_account(app, *CLERK, "staff")
+    customer = Visitor(server.url)
+    customer.get(link_for(server, "M-1000", link_id="WRONG-PERSON"))
+    assert customer.get("/pay/l").status_code == 200
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get("/staff/pay-links")
+    page = clerk.post_form("/staff/pay-links/revoke", {"link_id": "WRONG-PERSON"})
+    assert "Link WRONG-PERSON no longer works" in text_of(page.text)
+    assert "Taken back: WRONG-PERSON" in text_of(page.text)
+    assert customer.get("/pay/l").status_code == 401
+    assert Visitor(server.url).get(link_for(server, "M-1000", link_id="WRONG-PERSON")) \
+        .status_code == 404
+    assert (CLERK[0], "took pay link back", "WRONG-PERSON") in activity_of(app)

@@ -186,7 +186,16 @@ def pay():
                 flash(_("That invoice is not part of this payment link. Log in to pay other "
                         "invoices."), "error")
                 return redirect(url_for("links.invoices"), 303)
-    customer = PortalCustomer(Customer(**link["customer"]))
+    # PIMS is asked again: an account disabled since the link was opened cannot pay, and the
+    # receipt goes to the address PIMS has now.
+    try:
+        found = get_pims().get_customer(link["customer"]["code"])
+    except (UnknownCustomer, AccountDisabled) as exc:
+        audit.warning("pay link %s: Pay Bill refused, customer %s %s", link["link_id"],
+                      link["customer"]["code"], type(exc).__name__)
+        session.pop("pay_link", None)
+        return render_error(404, *REFUSED)
+    customer = PortalCustomer(found)
     try:
         card_page = checkout.start_payment(customer, ticks, partial_amounts())
     except checkout.PayBillRefused as refusal:

@@ -35,7 +35,10 @@ def alert_staff_once(payment: Payment) -> bool:
                              (payment.id, utcnow().isoformat())).rowcount == 1
     if not claimed:
         return False
+    from .posting import to_be_voided  # posting imports this module: imported when used
+
     context = {"payment": payment, "shop_name": current_app.config["SHOP_NAME"],
+               "must_void": to_be_voided(payment),
                "link": portal_url("staff.payment", reference=payment.reference)}
     try:
         mailer.send(mailer.EncodedMessage(

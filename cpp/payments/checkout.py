@@ -20,7 +20,8 @@ from .. import email_address
 from ..cayan.client import get_cayan
 from ..cayan.models import CayanError, CayanUnavailable
 from ..formatting import absolute_url, format_money
-from ..i18n import N_, language
+from ..i18n import language
+from ..marks import N_
 from ..money import from_cents, to_cents
 from ..pims.client import get_pims
 from ..selection import MAX_INVOICES_PER_PAYMENT, read_amount, read_tick

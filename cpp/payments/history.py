@@ -59,9 +59,7 @@ def has_receipt(payment: Payment) -> bool:
 def lines_for(customer_code: str, page: int = 1) -> tuple[list[PaymentLine], bool]:
     """One page of the customer's payments, newest first, and whether there are older ones."""
     ledger = get_ledger()
-    shown = tuple(s for s in (states.NEW, states.STAGED, states.DECLINED, states.CANCELLED,
-                              states.APPROVED, states.POSTED, states.MISMATCH, states.VOIDED,
-                              states.NEEDS_ATTENTION, states.RESOLVED))
+    shown = tuple(state for state in states.ALL_PAYMENT_STATES if state not in NOT_SHOWN)
     found = ledger.find(customer_code=customer_code, states=shown,
                         limit=page * PAGE_SIZE + 1)
     more = len(found) > page * PAGE_SIZE

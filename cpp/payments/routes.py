@@ -173,7 +173,9 @@ def remember_return(reference: str) -> None:
 
 def remembered_returns() -> dict[str, int]:
     """Reference -> when this browser came back with it, for the returns still shown."""
-    oldest = time.time() - REMEMBERED_FOR_SECONDS
+    # At the counter, only until the next customer could be there.
+    kept = current_app.config["KIOSK_IDLE_SECONDS"] if is_kiosk() else REMEMBERED_FOR_SECONDS
+    oldest = time.time() - kept
     try:
         return {ref: at for ref, at in session.get("returned_payments", []) if at >= oldest}
     except (TypeError, ValueError):  # a session written by an older version

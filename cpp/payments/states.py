@@ -11,12 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..cayan.models import SALE, VOID, CayanTransaction
-
-
-def N_(text: str) -> str:  # noqa: N802 - gettext's name: in the catalogue, translated when shown
-    """Failure reasons are stored in English and shown in the customer's language
-    (cpp.i18n.reason): this marks them for the catalogue."""
-    return text
+from ..marks import N_  # failure reasons: stored in English, shown translated (cpp.i18n.reason)
 
 # -- The payment ------------------------------------------------------------------------------
 
@@ -47,6 +42,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     MISMATCH: frozenset({VOIDED, NEEDS_ATTENTION}),
     NEEDS_ATTENTION: frozenset({POSTED, VOIDED, RESOLVED}),
 }
+ALL_PAYMENT_STATES = (NEW, STAGED, STAGE_FAILED, DECLINED, CANCELLED, EXPIRED, REPLACED,
+                      APPROVED, POSTED, MISMATCH, VOIDED, NEEDS_ATTENTION, RESOLVED)
 # A payment in one of these holds its invoices: no second payment may include them.
 HOLDS_INVOICES = (NEW, STAGED, APPROVED, MISMATCH, NEEDS_ATTENTION)
 NOTHING_CHARGED = (STAGE_FAILED, DECLINED, CANCELLED, EXPIRED, REPLACED)

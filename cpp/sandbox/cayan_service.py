@@ -18,9 +18,9 @@ from lxml.builder import ElementMaker
 
 from ..cayan.client import WSDL_DIR
 from ..cayan.models import SALE
+from ..marks import N_
 from ..money import from_cents
 from . import cards
-from .cards import N_
 from .cayan_store import CayanStore
 from .soap import SoapFault, dispatch, schema_from_wsdl
 

@@ -135,3 +135,8 @@ class PayLinkForm(StaffForm):
                            "separated by spaces. Empty: all the customer's open invoices.",
                            validators=[Length(max=2000)])
     days = IntegerField("Works for (days)", validators=[NumberRange(1, 366)])
+
+
+class RevokeLinkForm(StaffForm):
+    link_id = StringField("Link id", validators=[DataRequired("Give the link's id."),
+                                                 Length(max=32)])

@@ -13,15 +13,13 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from .. import mailer
 from ..payments import record, staff, states
 from ..payments.ledger import get_ledger
+from ..payments.posting import to_be_voided
 from ..payments.receipts import build_receipt, send_receipt
 from . import activity, payment_search
 from .blueprint import bp
 from .forms import ResendForm, ResolveForm
 
 log = logging.getLogger("cpp.audit")
-ALL_STATES = (states.NEW, states.STAGED, states.STAGE_FAILED, states.DECLINED, states.CANCELLED,
-              states.EXPIRED, states.REPLACED, states.APPROVED, states.POSTED, states.MISMATCH,
-              states.VOIDED, states.NEEDS_ATTENTION, states.RESOLVED)
 # The biggest CSV export in one go (the filter narrows it further).
 CSV_MAX_ROWS = 50_000
 
@@ -33,7 +31,7 @@ def payments():
     found, total = payment_search.search(filters, page)
     pages = max((total + payment_search.PAGE_SIZE - 1) // payment_search.PAGE_SIZE, 1)
     return render_template("staff/payments.html", payments=found, total=total, page=page,
-                           pages=pages, filters=filters, all_states=ALL_STATES,
+                           pages=pages, filters=filters, all_states=states.ALL_PAYMENT_STATES,
                            locations=payment_search.locations_in_ledger())
 
 
@@ -79,6 +77,8 @@ def payment(reference: str):
     found = payment_or_404(reference)
     return render_template("staff/payment.html", payment=found,
                            events=get_ledger().events(found.id), states=states,
+                           must_void=found.state == states.NEEDS_ATTENTION
+                           and to_be_voided(found),
                            resolve_form=ResolveForm(), resend_form=ResendForm())
 
 
