@@ -250,22 +250,23 @@ def staff_list() -> None:
 @click.argument("email")
 def staff_disable(email: str) -> None:
     """Stop an account from signing in (its open sessions end at their next page)."""
-    from .staff import accounts, activity
-
-    account_command(lambda: accounts.set_disabled(email, True))
-    activity.record("disabled staff", email, who="command line")
-    click.echo(f"{email} is disabled.")
+    set_disabled(email, True)
 
 
 @staff_group.command("enable")
 @click.argument("email")
 def staff_enable(email: str) -> None:
     """Let a disabled account sign in again."""
+    set_disabled(email, False)
+
+
+def set_disabled(email: str, disabled: bool) -> None:
     from .staff import accounts, activity
 
-    account_command(lambda: accounts.set_disabled(email, False))
-    activity.record("enabled staff", email, who="command line")
-    click.echo(f"{email} is enabled.")
+    account_command(lambda: accounts.set_disabled(email, disabled))
+    word = "disabled" if disabled else "enabled"
+    activity.record(f"{word} staff", email, who="command line")
+    click.echo(f"{email} is {word}.")
 
 
 @staff_group.command("reset-password")

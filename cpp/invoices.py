@@ -123,20 +123,27 @@ def home():
 @bp.get("/invoices")
 @login_required
 def index():
-    invoices = get_pims().get_open_invoices(current_user.code)
-    today = dt.date.today()
     # Ticks of a Pay Bill that found the session timed out (see cpp.auth.routes.must_log_in).
     retick = set(session.pop("pending_selection", None) or ())
+    return render_page(get_pims().get_open_invoices(current_user.code), current_user,
+                       url_for("payments.pay"), retick=retick)
+
+
+def render_page(invoices: list[Invoice], customer, pay_url: str, retick: set[str] = frozenset(),
+                **extra):
+    """The invoices page, for a logged-in customer or a pay link (cpp.links.routes). `retick`:
+    ticks kept through a login; a refused Pay Bill's ticks and amounts come back as well."""
+    today = dt.date.today()
     kept = set(session.pop("kept_selection", None) or ())  # a refused Pay Bill's ticks
     locations = location_names(invoices)
     return render_template(
         "invoices/index.html", invoices=invoices, rows=InvoiceRow.all_of(invoices, today, locations),
-        balance=Balance.of(invoices, today), retick=retick | kept,
+        balance=Balance.of(invoices, today), retick=set(retick) | kept,
         reticked=sum(1 for invoice in invoices if invoice.number in retick),
         locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
-        customer=current_user, pay_url=url_for("payments.pay"), via_link=False,
-        typed=session.pop("pending_amounts", None) or {}, messages=page_messages(),
+        customer=customer, pay_url=pay_url, typed=session.pop("pending_amounts", None) or {},
+        messages=page_messages(), **{"via_link": False, **extra},
     )
 
 

@@ -13,13 +13,11 @@ cookie on it. On a kiosk:
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .auth.session import end_session
 from .csrf import posted_from_this_portal
-
-LANGUAGE_COOKIE = "cpp_lang"  # cpp.i18n.COOKIE (not imported: i18n needs the auth pages)
 
 COOKIE = "cpp_kiosk"
 # The result page starts over sooner than the idle limit: the customer has their answer.
@@ -35,6 +33,13 @@ def signer() -> URLSafeSerializer:
 def is_kiosk() -> bool:
     if current_app.config.get("KIOSK_MODE"):
         return True
+    # Asked several times a page (the layout, the idle limit, the headers): checked once.
+    if "cpp_kiosk" not in g:
+        g.cpp_kiosk = kiosk_cookie_is_valid()
+    return g.cpp_kiosk
+
+
+def kiosk_cookie_is_valid() -> bool:
     value = request.cookies.get(COOKIE)
     if not value:
         return False
@@ -71,6 +76,8 @@ def start_over():
         abort(404)
     if not posted_from_this_portal():
         abort(400)
+    from .i18n import COOKIE as LANGUAGE_COOKIE  # cpp.i18n loads the auth pages: imported here
+
     end_session()
     response = redirect(url_for("auth.login"), 303)
     response.delete_cookie(LANGUAGE_COOKIE)  # the next customer starts in the usual language

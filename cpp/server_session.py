@@ -62,30 +62,46 @@ class ServerSessionInterface(SessionInterface):
             log.exception("the session could not be saved")
 
     def _save(self, app: Flask, session: ServerSession, response: Response) -> None:
-        state = get_shared_state()
         name, domain, path = (self.get_cookie_name(app), self.get_cookie_domain(app),
                               self.get_cookie_path(app))
-        if not session:
-            if session.sid:  # emptied (logged out): gone for every copy of the cookie
-                state.delete_session(store_key(session.sid))
-                response.delete_cookie(name, domain=domain, path=path)
-            return
-        if session.renew_id and session.sid:
-            state.delete_session(store_key(session.sid))
-            session.sid = None
-        new_cookie = session.sid is None
-        if not (session.modified or new_cookie):
-            return
-        if new_cookie:
-            session.sid = secrets.token_urlsafe(32)
         # The store forgets a session at the absolute limit at the latest; the idle limit is
         # checked on every request by cpp.auth.session.
-        expires_at = time.time() + app.permanent_session_lifetime.total_seconds()
-        state.save_session(store_key(session.sid), serializer.dumps(dict(session)), expires_at)
-        if new_cookie:
+        done = persist(session, store_key, serializer.dumps,
+                       app.permanent_session_lifetime.total_seconds())
+        if done == ENDED:
+            response.delete_cookie(name, domain=domain, path=path)
+        elif done == NEW:
             # A browser-session cookie: closing the browser forgets it; the server ends it anyway.
             response.set_cookie(name, session.sid, domain=domain, path=path,
                                 secure=self.get_cookie_secure(app),
                                 httponly=self.get_cookie_httponly(app),
                                 samesite=self.get_cookie_samesite(app))
-        response.vary.add("Cookie")
+        if done in (NEW, WRITTEN):
+            response.vary.add("Cookie")
+
+
+# What persist() did, so the caller knows what to do with its cookie.
+ENDED, NEW, WRITTEN = "ended", "new", "written"
+
+
+def persist(session, key_of, dumps, lifetime_seconds: float) -> str | None:
+    """Write a server-side session to the shared store (the customer's here, the staff's in
+    cpp.staff.session): an emptied one ends for every copy of its cookie, a renewed one gets a
+    new id (against fixation), a changed one is written. Returns ENDED, NEW (set the cookie),
+    WRITTEN or None (nothing to do). `session` has sid, modified and renew_id."""
+    state = get_shared_state()
+    if not session:
+        if session.sid:  # emptied (logged out): gone for every copy of the cookie
+            state.delete_session(key_of(session.sid))
+            return ENDED
+        return None
+    if session.renew_id and session.sid:
+        state.delete_session(key_of(session.sid))
+        session.sid = None
+    new_cookie = session.sid is None
+    if not (session.modified or new_cookie):
+        return None
+    if new_cookie:
+        session.sid = secrets.token_urlsafe(32)
+    state.save_session(key_of(session.sid), dumps(dict(session)), time.time() + lifetime_seconds)
+    return NEW if new_cookie else WRITTEN

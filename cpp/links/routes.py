@@ -7,7 +7,6 @@ The token is only in the first request's address: the browser is sent on to /pay
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import time
@@ -29,14 +28,7 @@ from flask_login import current_user
 
 from ..auth.session import PortalCustomer, end_session, idle_limit_seconds
 from ..errors import render_error
-from ..invoices import (
-    LIST_TOOLS_FROM,
-    PAGE_SIZE,
-    Balance,
-    InvoiceRow,
-    location_names,
-    page_messages,
-)
+from ..invoices import render_page
 from ..payments import checkout
 from ..payments.routes import keep_for_another_try, partial_amounts, to_the_card_page
 from ..pims.client import get_pims
@@ -157,19 +149,8 @@ def invoices():
     link = current_link()
     if link is None:
         return render_error(401, *SESSION_GONE)
-    found = linked_invoices(link)
-    today = dt.date.today()
-    retick = set(session.pop("kept_selection", None) or ())  # a refused Pay Bill's ticks
-    locations = location_names(found)
-    customer = Customer(**link["customer"])
-    return render_template(
-        "invoices/index.html", invoices=found, rows=InvoiceRow.all_of(found, today, locations),
-        balance=Balance.of(found, today), retick=retick, reticked=0, locations=locations,
-        typed=session.pop("pending_amounts", None) or {},
-        list_tools=len(found) > LIST_TOOLS_FROM, page_size=PAGE_SIZE,
-        resume_url=session.pop("resume_url", None), customer=customer,
-        pay_url=url_for("links.pay"), via_link=True, link_names_invoices=bool(link["invoices"]),
-        messages=page_messages())
+    return render_page(linked_invoices(link), Customer(**link["customer"]), url_for("links.pay"),
+                       via_link=True, link_names_invoices=bool(link["invoices"]))
 
 
 @bp.post("/pay/l")

@@ -15,6 +15,7 @@ import time
 
 from flask import current_app, g, request
 
+from ..server_session import ENDED, NEW, persist
 from ..shared_state import get_shared_state
 
 COOKIE = "cpp_staff"
@@ -109,25 +110,13 @@ def save(response) -> None:
     session = g.get("staff_session")
     if session is None:
         return
-    state = get_shared_state()
     secure = bool(current_app.config.get("SESSION_COOKIE_SECURE"))
-    if not session:
-        if session.sid:
-            state.delete_session(store_key(session.sid))
-            response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=secure, httponly=True,
-                                   samesite="Strict")
-        return
-    if session.renew_id and session.sid:
-        state.delete_session(store_key(session.sid))
-        session.sid = None
-    new_cookie = session.sid is None
-    if not (session.modified or new_cookie):
-        return
-    if new_cookie:
-        session.sid = secrets.token_urlsafe(32)
     longest = float(current_app.config["STAFF_SESSION_MAX_HOURS"]) * 3600
-    state.save_session(store_key(session.sid), json.dumps(dict(session)), time.time() + longest)
-    if new_cookie:
+    done = persist(session, store_key, json.dumps, longest)
+    if done == ENDED:
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=secure, httponly=True,
+                               samesite="Strict")
+    elif done == NEW:
         # Strict: a link from another site to a staff page arrives without the session.
         response.set_cookie(COOKIE, session.sid, path=COOKIE_PATH, secure=secure, httponly=True,
                             samesite="Strict")
