@@ -91,15 +91,15 @@ def seed_sandbox(data_dir: Path) -> None:
 
 def recorder(service) -> list[tuple[str, bytes, dict]]:
     """Record what a zeep service posts (URL, envelope bytes, headers), to replay it raw."""
-    session = service._client.transport.session
+    transport = service._client.transport
     calls: list[tuple[str, bytes, dict]] = []
-    original = session.post
+    original = transport.post
 
-    def post(url, data=None, headers=None, **kwargs):
-        calls.append((url, data, dict(headers or {})))
-        return original(url, data=data, headers=headers, **kwargs)
+    def post(address, message, headers):
+        calls.append((address, message, dict(headers)))
+        return original(address, message, headers)
 
-    session.post = post
+    transport.post = post
     return calls
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import requests
+import urllib3.exceptions
 import zeep.exceptions
 from zeep import Client, Settings
-from zeep.transports import Transport
+
+from .soap_transport import PooledTransport
 
 
 class DropSoapBodies(logging.Filter):
@@ -36,10 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def build_service(wsdl: Path, binding: str, endpoint: str, timeout: float, wsse=None):
-    session = requests.Session()
-    session.trust_env = False  # a proxy set for the shell must not reroute payment traffic
-    # requests takes (connect, read): a dead host fails fast, a slow one gets `timeout` to answer.
-    transport = Transport(session=session, operation_timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
+    # A dead host fails fast; a slow one gets `timeout` to answer.
+    transport = PooledTransport(min(CONNECT_TIMEOUT, timeout), timeout)
     settings = Settings(strict=False, xml_huge_tree=False)
     client = Client(str(wsdl), transport=transport, settings=settings, wsse=wsse)
     return client.create_service(binding, endpoint)
@@ -62,7 +61,7 @@ def call(service, operation: str, arguments: dict, *, label: str, unavailable: t
         return getattr(service, operation)(**arguments)
     except zeep.exceptions.Fault:
         raise
-    except requests.exceptions.RequestException as exc:
+    except urllib3.exceptions.HTTPError as exc:  # refused, timed out, TLS, a broken answer
         log.warning("%s %s failed: %s", label, operation, type(exc).__name__)
         raise unavailable(f"{label} {operation}: {type(exc).__name__}") from None
     except Exception as exc:  # noqa: BLE001 - see the docstring

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import ssl
+import threading
 import time
 from decimal import Decimal
 
 import pytest
 import requests
+import trustme
 
 from cpp.pims.client import PimsClient
 from cpp.pims.models import (
@@ -195,7 +199,35 @@ def test_dropped_connection_after_the_work_is_unavailable_and_the_work_stays_don
     faults.arm(Fault("pims", "ApplyPayment", mode="drop", when="after"))
     with pytest.raises(PimsUnavailable):
         pims.apply_payment(payment("REF00008", "M-1000", ("INV-10231", "289.99")))
+    assert faults.calls[("pims", "ApplyPayment")] == 1  # sent once: the transport never retries
     assert pims.get_payment("REF00008") is not None
+
+
+def test_pims_over_https_with_an_untrusted_certificate_is_refused(tmp_path):
+    """The SOAP transport checks certificates (certifi's bundle), as requests did: a PIMS
+    behind a certificate no public authority signed is refused before anything is sent."""
+    authority = trustme.CA()
+    authority.issue_cert("127.0.0.1").configure_cert(
+        context := ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received: list[bytes] = []
+
+    def serve_one() -> None:
+        connection, _ = listener.accept()
+        try:
+            with context.wrap_socket(connection, server_side=True) as tls:
+                received.append(tls.recv(65536))
+        except (ssl.SSLError, OSError):
+            pass  # the client hung up during the handshake, as it should
+
+    server = threading.Thread(target=serve_one, daemon=True)
+    server.start()
+    with pytest.raises(PimsUnavailable):
+        client_for(f"https://127.0.0.1:{port}/pims").get_open_invoices("M-1000")
+    server.join(5)
+    listener.close()
+    assert received == []  # no envelope (no web-services password) went to that server
 
 
 def test_ping_returns_the_module_version_and_the_server_time(pims, sandbox, faults):

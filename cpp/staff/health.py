@@ -10,7 +10,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-import requests
+import urllib3.exceptions
 from flask import current_app
 
 from ..cayan.client import get_cayan
@@ -32,9 +32,9 @@ def plain_reason(exc: BaseException) -> str:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         text = str(exc).lower()
-        if isinstance(exc, (ssl.SSLError, requests.exceptions.SSLError)) or "certificate" in text:
+        if isinstance(exc, (ssl.SSLError, urllib3.exceptions.SSLError)) or "certificate" in text:
             return "certificate problem: the server's HTTPS certificate is not trusted"
-        if isinstance(exc, (socket.timeout, TimeoutError, requests.exceptions.Timeout)) \
+        if isinstance(exc, (socket.timeout, TimeoutError, urllib3.exceptions.TimeoutError)) \
                 or "timed out" in text:
             return "timed out: the server did not answer in time"
         if isinstance(exc, ConnectionRefusedError) or "refused" in text:

@@ -1,0 +1,53 @@
+"""zeep's transport, posting through one urllib3 connection pool instead of a requests Session.
+
+Every page of the portal makes at least one SOAP call, and requests' own bookkeeping around a
+post (preparing the request, merging cookies and settings, hooks, its response object) cost
+close to a millisecond of CPU each time: as much as the rest of the invoices page's own work.
+urllib3 is what requests sends with underneath; used directly it does the same exchange
+without that layer (bench/run.py; CHANGES.md, "Speed").
+
+What the requests Session did and this keeps:
+* no environment proxies: payment traffic is never rerouted by a proxy set for the shell;
+* certificates checked against certifi's bundle, as requests does;
+* a connect timeout and a read timeout on every post (zeep's default is to wait forever);
+* no retries and no redirects: a POST such as ApplyPayment is sent exactly once, and an answer
+  that is not the service's own (a 3xx) is handled as the unusable answer it is.
+
+zeep still reads the WSDL (a local file) through its own session, and still builds, signs and
+reads every message.
+"""
+from __future__ import annotations
+
+import certifi
+import urllib3
+from zeep.transports import Transport
+
+# As many connections per host as the portal has worker threads (waitress: 8), so that
+# simultaneous pages never wait for each other's connection.
+CONNECTIONS_PER_HOST = 10
+
+
+class SoapAnswer:
+    """The part of a requests Response that zeep reads from an answer."""
+
+    __slots__ = ("status_code", "content", "headers", "encoding")
+
+    def __init__(self, status_code: int, content: bytes, headers):
+        self.status_code, self.content, self.headers = status_code, content, headers
+        self.encoding = None  # zeep falls back to the XML's own declaration, then UTF-8
+
+
+class PooledTransport(Transport):
+    def __init__(self, connect_timeout: float, read_timeout: float):
+        super().__init__(operation_timeout=(connect_timeout, read_timeout))
+        self._user_agent = self.session.headers["User-Agent"]  # zeep's own, as before
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=CONNECTIONS_PER_HOST, retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+
+    def post(self, address: str, message: bytes, headers: dict) -> SoapAnswer:
+        answer = self._pool.request("POST", address, body=message,
+                                    headers={"User-Agent": self._user_agent, **headers},
+                                    redirect=False)
+        return SoapAnswer(answer.status, answer.data, answer.headers)
