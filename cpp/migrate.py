@@ -6,10 +6,15 @@ whoever deploys, never by several portals racing at start; until then the portal
 "being updated" page (cpp.payments.ledger) and `python -m cpp.serve` refuses to start.
 
 Alembic itself (some 10 MB) is imported only to upgrade: a portal whose schema is current
-checks the version with one query against HEAD.
+checks the version with one query against HEAD, and `python -m cpp.serve` upgrades a SQLite
+ledger in a short-lived child process (upgrade_in_child), so that the process which then
+serves for weeks never holds Alembic at all.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -71,3 +76,30 @@ def upgrade(database: Database) -> str:
             command.stamp(config, BASELINE)
         command.upgrade(config, "head")
     return head()
+
+
+class UpgradeFailed(RuntimeError):
+    pass
+
+
+def upgrade_in_child(setting: str, timeout: float) -> None:
+    """upgrade() a SQLite ledger in a child process (`python -m cpp.migrate`), for the
+    production server; raises UpgradeFailed with the child's last words if it failed."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
+                                                       os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own module, our own setting
+        [sys.executable, "-m", "cpp.migrate", setting, str(timeout)], env=env,
+        capture_output=True, text=True, timeout=max(60.0, 6 * timeout), check=False)
+    if done.returncode != 0:
+        last_words = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise UpgradeFailed(f"upgrading the ledger {setting} failed: {' '.join(last_words)}")
+
+
+if __name__ == "__main__":
+    ledger = Database(sys.argv[1], float(sys.argv[2]))
+    try:
+        upgrade(ledger)
+    finally:
+        ledger.dispose()

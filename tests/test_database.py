@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from cpp import create_app, migrate
+from cpp.database import Database
 from cpp.payments import states
 from cpp.payments.ledger import Ledger
 
 from .conftest import BrowserLikeClient, portal_config, postgresql_schema
+from .processes import ROOT, production_env
 from .test_concurrency import at_once
 from .test_payments import APPROVE
 from .visitor import Visitor, text_of
@@ -47,6 +51,25 @@ def test_a_ledger_from_before_migrations_is_upgraded_not_lost(sandbox, smtp, tmp
     with app.app_context():
         from cpp.payments.reconcile import reconcile
         assert reconcile()["skipped"] == 0  # the job lock's table exists
+    database.dispose()
+
+
+def test_the_production_server_upgrades_a_sqlite_ledger_in_a_child_process(tmp_path):
+    """python -m cpp.serve upgrades an old ledger before it serves, in a child process: the
+    serving process never loads Alembic (some 10 MB it would hold for weeks)."""
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_BEFORE_MIGRATIONS.read_text())
+    env = production_env("http://127.0.0.1:9", 25, path, "http://127.0.0.1:9")
+    probe = ("import sys\nfrom cpp import serve\nserve.upgrade_sqlite_ledger_aside()\n"
+             "from cpp import create_app\ncreate_app()\nprint(sorted({m.split('.')[0] for m in"
+             " sys.modules} & {'alembic', 'mako'}))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # create_app found the schema current: no Alembic here
+    database = Database(str(path), 5.0)
+    assert migrate.current(database) == migrate.head()
     database.dispose()
 
 
