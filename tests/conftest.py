@@ -22,7 +22,7 @@ from cpp.sandbox.mailbox import MailboxStore, start_smtp
 from cpp.sandbox.pims_store import PimsStore
 
 from .chromium import axe, browser  # noqa: F401 - the session's Chromium and axe-core, for any test module
-from .live import LiveServer, free_port
+from .live import LiveServer, eventually, free_port
 from .visitor import Visitor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +97,11 @@ class Smtp:
 
     def messages(self):
         return self.store.messages()
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0):
+        """The messages, once at least `count` have arrived: a payment's receipt goes out from
+        the portal's background sender just after the customer's page, not before it."""
+        return eventually(self.messages, lambda found: len(found) >= count, timeout)
 
 
 @pytest.fixture

@@ -3,9 +3,26 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Callable
 from contextlib import closing
+from typing import TypeVar
 
 from werkzeug.serving import make_server
+
+T = TypeVar("T")
+
+
+def eventually(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 10.0) -> T:
+    """read() again until done(what it read), for work the portal finishes after answering
+    (a receipt, sent from its background thread). Returns the last reading either way: the
+    assertion that follows says what was wrong."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = read()
+    return value
 
 
 def free_port() -> int:

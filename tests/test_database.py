@@ -181,7 +181,7 @@ def test_two_portal_processes_on_one_postgresql_ledger_post_each_payment_once(
         sales = [row for p in posted for row in sandbox.cayan.by_transaction_id(p.transaction_id)
                  if row["approval_status"].startswith("APPROVED")]
         assert len(sales) == len(numbers)
-        assert len(smtp.messages()) == len(numbers)  # one receipt each
+        assert len(smtp.wait_for(len(numbers))) == len(numbers)  # one receipt each
         database.dispose()
     finally:
         for portal in portals:

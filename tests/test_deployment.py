@@ -17,7 +17,7 @@ from cpp.payments import states
 from cpp.payments.ledger import Ledger
 
 from .chromium import skip_without_chromium
-from .live import free_port
+from .live import eventually, free_port
 from .processes import ServerProcess, gunicorn_portal, production_env, waitress_portal
 from .test_payments import APPROVE
 from .tls_proxy import NGINX, Nginx
@@ -83,7 +83,7 @@ def test_a_visit_through_the_tls_proxy_in_chromium(deployment, browser, sandbox,
         assert "Thank you! Your payment was successful" in page.inner_text("body")
     finally:
         context.close()
-    [payment] = deployment.ledger.find()
+    [payment] = eventually(deployment.ledger.find, lambda found: found[0].receipt_status == "sent")
     assert payment.state == states.POSTED and payment.receipt_status == "sent"
     assert len(sandbox.pims.all_payments()) == 1 and len(smtp.messages()) == 1
     # The portal knew the customer came over HTTPS from 127.0.0.1, through nginx.

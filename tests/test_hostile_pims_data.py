@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from cpp.payments import states
 
+from .live import eventually
 from .test_payments import APPROVE, ledger_of
 from .visitor import Visitor, text_of
 
@@ -44,7 +45,10 @@ def test_charged_customers_with_hostile_pims_data_see_success_and_are_posted(por
     for number, code in enumerate(HOSTILE_CUSTOMERS):
         page = pay_and_return(portal[1].url, code, f"INV-9{number}")
         assert "Thank you! Your payment was successful" in page, (code, page[:300])
-    payments = {p.customer_code: p for p in ledger_of(portal).find()}
+    # Receipts go out just after the page: wait for every one to be sent or to have failed.
+    found = eventually(ledger_of(portal).find,
+                       lambda found: all(p.receipt_status != "sending" for p in found))
+    payments = {p.customer_code: p for p in found}
     for code, (_, _, receipt) in HOSTILE_CUSTOMERS.items():
         assert payments[code].state == states.POSTED, code
         assert payments[code].receipt_status == receipt, code

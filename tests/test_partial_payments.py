@@ -54,7 +54,7 @@ def test_part_of_an_invoice_is_charged_applied_and_receipted(partial_portal, san
     assert sandbox.pims.balance("INV-10252") == Decimal("0.00")
     (sale,) = sandbox.cayan.all_transactions()
     assert sale["amount_cents"] == 39750
-    (receipt,) = smtp.messages()
+    (receipt,) = smtp.wait_for(1)
     assert "Part payment: $199.00 was due, $149.00 is still to pay." in receipt["text"]
     # The rest is still open, with its new balance.
     assert customer.invoice_choices()["INV-10244"] == "INV-10244|14900"

@@ -12,6 +12,7 @@ from cpp.sandbox.faults import Fault
 from cpp.shared_state import only_one_at_a_time
 
 from .conftest import redis_test_url
+from .live import eventually
 from .test_payments import APPROVE, ledger_of, only_payment
 from .visitor import Visitor, text_of
 
@@ -117,7 +118,9 @@ def test_unsent_receipt_is_sent_by_reconcile(make_portal, sandbox, smtp, closed_
     visitor = Visitor(server.url)
     visitor.login("M-1000")
     visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
-    assert app.extensions["ledger"].find()[0].receipt_status == "unsent"
+    ledger = app.extensions["ledger"]
+    assert eventually(lambda: ledger.find()[0].receipt_status,
+                      lambda status: status != "sending") == "unsent"
     app.config["MAIL_PORT"] = smtp.port
     app.extensions["mail"].port = smtp.port
     reconcile((app, server), "--all")

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from cpp.payments import states
+from cpp.payments import receipt_sender, states
 from cpp.payments.ledger import utcnow
 from cpp.sandbox.faults import Fault
 from cpp.sandbox.mailbox import MailboxStore, start_smtp
@@ -166,6 +166,9 @@ def test_soak(make_portal, sandbox, tmp_path, capsys, faults):
             visits += 60
     # Quiet: every fault off, mail healthy; let dead leases lapse; then reconcile to the end.
     faults.clear()
+    # Receipts handed to the background sender finish first (a forced reconcile would
+    # otherwise send a receipt that is still on its way a second time).
+    assert receipt_sender.sender_of(app).wait_until_idle(60)
     app.config["PAYMENT_TIMEOUT"] = 0
     time.sleep(0.2)
     runner = app.test_cli_runner()

@@ -12,6 +12,7 @@ from babel.messages.pofile import read_po
 
 from cpp import i18n
 
+from .live import eventually
 from .test_payments import APPROVE
 from .visitor import Visitor, text_of
 
@@ -156,7 +157,7 @@ def test_a_whole_visit_in_spanish_with_the_receipt_in_spanish(make_portal, smtp,
     text = text_of(result.text)
     assert "¡Gracias! Su pago se realizó correctamente" in text
     assert "Recibimos 199,00 US$ y lo aplicamos a la factura INV-10244." in text
-    (receipt,) = smtp.messages()
+    (receipt,) = smtp.wait_for(1)
     assert receipt["subject"].replace("\xa0", " ").startswith("Su pago de 199,00 US$")
     body = receipt["text"].replace("\xa0", " ")
     assert "Gracias por su pago" in body and "PAGADO 199,00 US$" in body
@@ -174,6 +175,9 @@ def test_a_receipt_sent_later_by_reconcile_keeps_the_customers_language(make_por
     customer.login("M-1000")
     faults.arm(Fault("smtp", "DATA", mode="fault"))  # the mail server fails at first
     customer.follow(customer.card_page(customer.pay(["INV-10244"]), APPROVE))
+    ledger = app.extensions["ledger"]
+    assert eventually(lambda: ledger.find()[0].receipt_status,
+                      lambda status: status != "sending") == "unsent"
     assert smtp.messages() == []
     with app.app_context():
         reconcile(force=True)

@@ -13,7 +13,7 @@ from flask_babel import force_locale
 
 from .. import mailer, shop
 from ..formatting import absolute_url, portal_url
-from . import record, states
+from . import receipt_sender, record, states
 from .ledger import Payment, get_ledger
 from .retry import next_attempt
 
@@ -76,12 +76,15 @@ def receipt_message(payment: Payment) -> mailer.EncodedMessage:
     )
 
 
-def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False) -> bool:
+def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False,
+                 soon: bool = False) -> bool:
     """Send the receipt of a posted payment once. Returns True if it went out now.
 
     `retry` (the reconcile job) also takes receipts that failed before, or whose sender died
     mid-send ('sending' for long); `by_staff` (Resend on the dashboard) also those that failed
-    MAX_ATTEMPTS times.
+    MAX_ATTEMPTS times. `soon` (the customer's return from the card page) claims it here and
+    sends it from the background (cpp.payments.receipt_sender), so the page does not wait on
+    the mail server; it returns False.
     """
     ledger = get_ledger()
     expected = (states.RECEIPT_STAFF_MAY_SEND if by_staff else
@@ -92,6 +95,24 @@ def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False) 
         record.receipt_outcome(ledger, payment.id, states.RECEIPT_NO_EMAIL,
                                "no email address on file: no receipt sent")
         return False
+    if soon:
+        receipt_sender.sender().submit(payment.reference)
+        return False
+    return deliver(payment)
+
+
+def deliver_claimed(reference: str) -> bool:
+    """The background half of send_receipt(soon=True): send a receipt this process claimed,
+    if it is still claimed (staff may have acted on it meanwhile)."""
+    payment = get_ledger().get(reference)
+    if payment is None or payment.receipt_status != states.RECEIPT_SENDING:
+        return False
+    return deliver(payment)
+
+
+def deliver(payment: Payment) -> bool:
+    """Send a claimed receipt and record how it went. True if the mail server took it."""
+    ledger = get_ledger()
     try:
         mailer.send(build_receipt(payment))
     except Exception as exc:  # noqa: BLE001 - any failure is this receipt's, never the payment's

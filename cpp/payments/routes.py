@@ -98,7 +98,8 @@ def returned():
             log.warning("payment return %s refused: opened by customer %s", reference,
                         current_user.code)
             return not_recognised()
-        settlement.complete(payment, browser_status=request.args.get("Status", "")[:200])
+        settlement.complete(payment, browser_status=request.args.get("Status", "")[:200],
+                            receipt_soon=True)
     except settlement.ReturnNotRecognised as exc:
         log.warning("payment return refused: %s", exc)
         return not_recognised()

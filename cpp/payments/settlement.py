@@ -49,10 +49,12 @@ def find_returned_payment(reference: str | None, args) -> Payment:
 
 
 def complete(payment: Payment, browser_status: str | None = None,
-             retry_now: bool = False) -> Payment:
+             retry_now: bool = False, receipt_soon: bool = False) -> Payment:
     """Drive a payment as far as it can go now. Safe to call any number of times, concurrently.
 
     Retries respect the backoff unless `retry_now` (staff running `reconcile --all`).
+    `receipt_soon`: a customer is waiting for the page, so the receipt goes from the
+    background (cpp.payments.receipt_sender) rather than before the page.
     """
     ledger = get_ledger()
     if payment.state == states.STAGED:
@@ -68,7 +70,7 @@ def complete(payment: Payment, browser_status: str | None = None,
         elif retry_now or payment.due(now):
             payment = act_under_lease(payment)
     if payment.state == states.POSTED and payment.receipt_status == states.RECEIPT_NONE:
-        send_receipt(payment)
+        send_receipt(payment, soon=receipt_soon)
         payment = ledger.get(payment.reference)
     return payment
 

@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-MODES = ("fault", "hang", "malformed", "http500", "drop")
+MODES = ("fault", "hang", "malformed", "http500", "drop", "slow")
 
 
 @dataclass

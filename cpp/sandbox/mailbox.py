@@ -57,6 +57,7 @@ class MailboxHandler:
     Tests can make it fail like a real mail server (see sandbox.faults, service "smtp",
     operation "DATA"): refuse the message ("fault": 451), stall past the sender's timeout
     ("hang"), or cut the connection ("drop"); with when="after" the message is kept first.
+    "slow" takes `seconds` and then accepts the message, as a hosted mail service can.
     """
 
     def __init__(self, store: MailboxStore, faults: FaultInjector):
@@ -65,6 +66,9 @@ class MailboxHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         fault = self.faults.take("smtp", "DATA")
+        if fault is not None and fault.mode == "slow":
+            await asyncio.sleep(fault.seconds)
+            fault = None
         if fault is None or fault.when == "after":
             self.store.add(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         if fault is None:
