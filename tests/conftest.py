@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cpp import create_app
+from cpp.payments import receipt_sender
 from cpp.payments.reconcile import stop_background
 from cpp.sandbox import SANDBOX_DEFAULTS, create_sandbox_app
 from cpp.sandbox.cayan_store import CayanStore
@@ -259,6 +260,7 @@ def make_app(sandbox, smtp, tmp_path, ledger_database):
         # Its background job first (it may be mid-pass, holding a connection), then its pooled
         # connections, before the schema goes.
         stop_background(app)
+        receipt_sender.stop(app)
         app.extensions["database"].dispose()
 
 

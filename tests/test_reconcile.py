@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 
 import pytest
 
-from cpp.payments import states
+from cpp.payments import receipt_sender, receipts, record, states
+from cpp.payments.ledger import Ledger, Payment, PaymentInvoice, utcnow
 from cpp.payments.reconcile import reconcile as reconcile_pass
 from cpp.sandbox.faults import Fault
 from cpp.shared_state import only_one_at_a_time
@@ -208,3 +210,49 @@ def test_one_reconcile_pass_at_a_time_across_processes(make_portal, sandbox, whe
         assert reconcile_pass(force=True)["skipped"] == 0
     assert only_payment((app, server)).state == states.POSTED
     assert len(sandbox.pims.all_payments()) == 1
+
+
+def posted_payment(ledger: Ledger, number: str) -> Payment:
+    """A payment charged and posted, its receipt not sent yet (as a return leaves it)."""
+    reference, _ = record.create(
+        ledger, "test", customer_code="M-1000", customer_name="Jordan Rivera",
+        customer_email="jordan.rivera@example.com",
+        invoices=[PaymentInvoice(number, Decimal("199.00"), "MAIN", None, None)])
+    payment = ledger.get(reference)
+    record.transition(ledger, payment.id, states.NEW, states.STAGED, "staged",
+                      transport_key="tk", validation_key="vk")
+    record.transition(ledger, payment.id, states.STAGED, states.APPROVED, "approved",
+                      cayan_token="test-token", approved_cents=19900)  # noqa: S106
+    record.transition(ledger, payment.id, states.APPROVED, states.POSTED, "posted",
+                      pims_payment_id="P1")
+    return ledger.get(reference)
+
+
+def test_a_queued_receipt_taken_over_by_reconcile_is_sent_once(app, smtp):
+    """The background sender sends only under the claim it was given: a receipt a forced
+    reconcile took over while it waited in the queue is the pass's, and goes out once."""
+    ledger = app.extensions["ledger"]
+    payment = posted_payment(ledger, "INV-10244")
+    claimed_at = utcnow().isoformat()
+    assert record.claim_receipt(ledger, payment.id, (states.RECEIPT_NONE,), at=claimed_at)
+    # Still queued when a forced pass takes it over (its claim is old enough by then).
+    assert record.claim_receipt(ledger, payment.id, states.RECEIPT_TO_SEND)
+    with app.app_context():
+        assert receipts.deliver_claimed(payment.reference, claimed_at) is False
+        assert smtp.messages() == []
+        assert receipts.deliver(ledger.get(payment.reference))  # the pass sends it
+    assert len(smtp.messages()) == 1
+
+
+def test_the_background_sender_sends_under_its_claim_and_says_so(app, smtp):
+    ledger = app.extensions["ledger"]
+    payment = posted_payment(ledger, "INV-10252")
+    claimed_at = utcnow().isoformat()
+    assert record.claim_receipt(ledger, payment.id, (states.RECEIPT_NONE,), at=claimed_at)
+    with app.app_context():
+        assert receipts.deliver_claimed(payment.reference, claimed_at) is True
+        assert receipts.deliver_claimed(payment.reference, claimed_at) is False  # done once
+    assert len(smtp.messages()) == 1
+    assert ledger.get(payment.reference).receipt_status == states.RECEIPT_SENT
+    actors = [e["actor"] for e in ledger.events(payment.id) if "receipt sent" in e["reason"]]
+    assert actors == [receipt_sender.ACTOR]

@@ -7,46 +7,56 @@ default) held up the result page before. The request claims the receipt in the l
 payment's reference to this thread, which sends it and records the outcome.
 
 Nothing is lost if the process dies in between: a receipt 'sending' for longer than
-cpp.payments.reconcile.STUCK_SENDING is sent by the next reconcile pass.
+cpp.payments.reconcile.STUCK_SENDING is sent by the next reconcile pass. An orderly exit
+(Ctrl+C, a service stop that lets Python finish) first sends what is queued, for up to
+DRAIN_SECONDS.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
+import weakref
 
 from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "cpp_receipt_sender"
+ACTOR = "receipt sender"  # who the ledger's events say sent it
+DRAIN_SECONDS = 10.0
+_running: weakref.WeakSet[ReceiptSender] = weakref.WeakSet()
 
 
 class ReceiptSender:
     def __init__(self, app: Flask):
         self.app = app
-        self.waiting: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.waiting: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         self.start_lock = threading.Lock()
         self.idle = threading.Condition()
         self.unfinished = 0
 
-    def submit(self, reference: str) -> None:
+    def submit(self, reference: str, claimed_at: str) -> None:
+        """Send the receipt of `reference`, claimed in the ledger at `claimed_at`."""
         with self.idle:
             self.unfinished += 1
-        self.waiting.put(reference)
+        self.waiting.put((reference, claimed_at))
         with self.start_lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self.run, name="cpp-receipts", daemon=True)
                 self.thread.start()
+                _running.add(self)
 
     def run(self) -> None:
         from .receipts import deliver_claimed  # receipts imports this module
 
-        while (reference := self.waiting.get()) is not None:
+        while (job := self.waiting.get()) is not None:
+            reference, claimed_at = job
             try:
                 with self.app.app_context():
-                    deliver_claimed(reference)
+                    deliver_claimed(reference, claimed_at)
             except Exception:  # noqa: BLE001 - one receipt's failure must not stop the others
                 log.exception("receipt for payment %s: sending failed; reconcile will retry",
                               reference)
@@ -60,6 +70,27 @@ class ReceiptSender:
         (a clean shutdown; tests)."""
         with self.idle:
             return self.idle.wait_for(lambda: self.unfinished == 0, timeout)
+
+    def stop(self, wait: float = DRAIN_SECONDS) -> None:
+        """Send what is queued (for up to `wait` seconds), then end the thread."""
+        with self.start_lock:
+            thread = self.thread
+            if thread is None or not thread.is_alive():
+                return
+            self.waiting.put(None)
+        thread.join(wait)
+
+
+def stop(app: Flask, wait: float = DRAIN_SECONDS) -> None:
+    found = app.extensions.get(EXTENSION)
+    if found is not None:
+        found.stop(wait)
+
+
+@atexit.register
+def _drain_on_exit() -> None:
+    for running in list(_running):
+        running.stop()
 
 
 def sender_of(app: Flask) -> ReceiptSender:

@@ -14,10 +14,11 @@ from flask_babel import force_locale
 from .. import mailer, shop
 from ..formatting import absolute_url, portal_url
 from . import receipt_sender, record, states
-from .ledger import Payment, get_ledger
+from .ledger import Payment, get_ledger, utcnow
 from .retry import next_attempt
 
 audit = logging.getLogger("cpp.audit")
+log = logging.getLogger(__name__)
 
 
 def location_settings(code: str | None) -> dict:
@@ -89,28 +90,32 @@ def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False,
     ledger = get_ledger()
     expected = (states.RECEIPT_STAFF_MAY_SEND if by_staff else
                 states.RECEIPT_TO_SEND if retry else (states.RECEIPT_NONE,))
-    if not record.claim_receipt(ledger, payment.id, expected):
+    claimed_at = utcnow().isoformat()
+    if not record.claim_receipt(ledger, payment.id, expected, at=claimed_at):
         return False
     if not payment.customer_email:
         record.receipt_outcome(ledger, payment.id, states.RECEIPT_NO_EMAIL,
                                "no email address on file: no receipt sent")
         return False
     if soon:
-        receipt_sender.sender().submit(payment.reference)
+        receipt_sender.sender().submit(payment.reference, claimed_at)
         return False
     return deliver(payment)
 
 
-def deliver_claimed(reference: str) -> bool:
-    """The background half of send_receipt(soon=True): send a receipt this process claimed,
-    if it is still claimed (staff may have acted on it meanwhile)."""
-    payment = get_ledger().get(reference)
-    if payment is None or payment.receipt_status != states.RECEIPT_SENDING:
+def deliver_claimed(reference: str, claimed_at: str) -> bool:
+    """The background half of send_receipt(soon=True): send the receipt claimed at
+    `claimed_at`, unless a forced reconcile has taken it over since (it sends it then)."""
+    ledger = get_ledger()
+    payment = ledger.get(reference)
+    if payment is None or not record.take_claimed_receipt(ledger, payment.id, claimed_at):
+        log.info("receipt for payment %s was taken over before it went; not sent here",
+                 reference)
         return False
-    return deliver(payment)
+    return deliver(ledger.get(reference), who=receipt_sender.ACTOR)
 
 
-def deliver(payment: Payment) -> bool:
+def deliver(payment: Payment, who: str | None = None) -> bool:
     """Send a claimed receipt and record how it went. True if the mail server took it."""
     ledger = get_ledger()
     try:
@@ -123,7 +128,7 @@ def deliver(payment: Payment) -> bool:
         audit.warning("receipt for payment %s not sent: %s", payment.reference, exc)
         record.receipt_outcome(
             ledger, payment.id, states.RECEIPT_FAILED if gave_up else states.RECEIPT_UNSENT,
-            f"receipt not sent (attempt {attempt}): {type(exc).__name__}",
+            f"receipt not sent (attempt {attempt}): {type(exc).__name__}", who=who,
             receipt_attempts=attempt, receipt_next_at=next_attempt(attempt))
         if gave_up:
             logging.getLogger("cpp").error(
@@ -131,6 +136,6 @@ def deliver(payment: Payment) -> bool:
                 payment.reference, payment.customer_email, attempt)
         return False
     record.receipt_outcome(ledger, payment.id, states.RECEIPT_SENT,
-                           f"receipt sent to {payment.customer_email}")
+                           f"receipt sent to {payment.customer_email}", who=who)
     audit.info("receipt for payment %s sent", payment.reference)
     return True

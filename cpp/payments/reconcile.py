@@ -91,11 +91,15 @@ def reconcile_pass(force: bool) -> Counter:
             attempt(payment, lambda p=payment: settlement.complete(p, retry_now=force))
             outcome[f"{payment.state} retried"] += 1
     # Only receipts still to send: never the whole history of posted payments.
+    sending_now = dt.timedelta(seconds=2 * current_app.config["MAIL_TIMEOUT"])
     for payment in ledger.find(states=(states.POSTED,),
                                receipt_statuses=states.RECEIPT_TO_SEND, limit=10_000):
         due = payment.receipt_next_at is None or payment.receipt_next_at <= now
-        stuck = payment.receipt_status == states.RECEIPT_SENDING and (
-            force or now - payment.updated_at > STUCK_SENDING)
+        # A forced pass (--all) takes over a receipt left 'sending' sooner, but never one a
+        # live process may be sending right now (cpp.payments.receipt_sender): that would
+        # email it twice.
+        stuck = payment.receipt_status == states.RECEIPT_SENDING and \
+            now - payment.updated_at > (sending_now if force else STUCK_SENDING)
         waiting = payment.receipt_status in (states.RECEIPT_NONE, states.RECEIPT_UNSENT)
         if waiting and (force or due) or stuck:
             sent = attempt(payment, lambda p=payment: send_receipt(p, retry=True))

@@ -112,8 +112,11 @@ def release_lease(ledger: Ledger, payment_id: int) -> None:
         db.execute("UPDATE payments SET lease_until = NULL WHERE id = ?", (payment_id,))
 
 
-def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...]) -> bool:
-    """Take the right to send a payment's receipt, so two requests never both send it."""
+def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...],
+                  at: str | None = None) -> bool:
+    """Take the right to send a payment's receipt, so two requests never both send it. `at`
+    (the claim's time, which becomes updated_at) lets a later sender prove the claim is still
+    the one it was given (take_claimed_receipt)."""
     for status in expected:
         if RECEIPT_SENDING not in RECEIPT_ALLOWED.get(status, ()):
             raise IllegalTransition(f"receipt {status} -> {RECEIPT_SENDING} is not allowed")
@@ -122,14 +125,27 @@ def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...]) ->
         claimed = db.execute(
             f"UPDATE payments SET receipt_status = ?, updated_at = ?"  # noqa: S608
             f" WHERE id = ? AND receipt_status IN ({marks}) AND state = ?",
-            (RECEIPT_SENDING, utcnow().isoformat(), payment_id, *expected, POSTED),
+            (RECEIPT_SENDING, at or utcnow().isoformat(), payment_id, *expected, POSTED),
         ).rowcount == 1
         if claimed:
             _event(db, payment_id, POSTED, POSTED, "sending the receipt", actor())
     return claimed
 
 
-def receipt_outcome(ledger: Ledger, payment_id: int, to: str, reason: str, **fields) -> bool:
+def take_claimed_receipt(ledger: Ledger, payment_id: int, claimed_at: str) -> bool:
+    """The background sender's turn (cpp.payments.receipt_sender): True if the receipt is still
+    under the claim made at `claimed_at`, not taken over meanwhile by a forced reconcile. Its
+    clock restarts now, so a queue that waited on a slow mail server is not mistaken for a
+    sender that died (reconcile.STUCK_SENDING)."""
+    with ledger.transaction() as db:
+        return db.execute(
+            "UPDATE payments SET updated_at = ? WHERE id = ? AND receipt_status = ?"
+            " AND updated_at = ?",
+            (utcnow().isoformat(), payment_id, RECEIPT_SENDING, claimed_at)).rowcount == 1
+
+
+def receipt_outcome(ledger: Ledger, payment_id: int, to: str, reason: str,
+                    who: str | None = None, **fields) -> bool:
     """Record how sending a claimed receipt ended. False if it was not being sent."""
     if to not in RECEIPT_ALLOWED[RECEIPT_SENDING]:
         raise IllegalTransition(f"receipt {RECEIPT_SENDING} -> {to} is not allowed")
@@ -139,7 +155,7 @@ def receipt_outcome(ledger: Ledger, payment_id: int, to: str, reason: str, **fie
         if row is None or row["receipt_status"] != RECEIPT_SENDING:
             return False
         _update(db, payment_id, {"receipt_status": to, **fields})
-        _event(db, payment_id, row["state"], row["state"], reason, actor())
+        _event(db, payment_id, row["state"], row["state"], reason, who or actor())
     return True
 
 

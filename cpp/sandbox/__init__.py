@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, url_for
+from flask import Flask, has_request_context, url_for
 
 from .cayan_store import CayanStore
 from .faults import FaultInjector
@@ -68,7 +68,9 @@ def install(app: Flask, data_dir: str, services: tuple[str, ...] = ALL_SERVICES,
                           MAIL_USE_TLS=False, MAIL_USE_SSL=False)
         app.register_blueprint(mailbox.bp)
         # The demo banner's link to the mailbox: the portal's templates only see a URL.
-        app.context_processor(lambda: {"sandbox_mailbox_url": url_for("sandbox_mail.mailbox")})
+        # (A receipt is rendered outside any request, by the background sender: no link.)
+        app.context_processor(lambda: {"sandbox_mailbox_url": url_for("sandbox_mail.mailbox")
+                                       if has_request_context() else None})
 
 
 def create_sandbox_app(data_dir: str, services: tuple[str, ...] = ("pims", "cayan"),
