@@ -246,3 +246,35 @@ def test_the_catalogue_has_every_string_of_the_source(tmp_path):
         wanted = {message.id for message in read_po(pot) if message.id}
         translated = {message.id for message in read_po(po) if message.id}
     assert wanted - translated == set()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_template_gettext_matches_jinjas_own(app, language):
+    """cpp.i18n's one-call gettext gives what Jinja's new-style wrappers gave: translated,
+    a %-format every time, filled-in values escaped in HTML and left alone in text."""
+    from flask_babel import force_locale
+    from jinja2.ext import _gettext_alias
+
+    assert app.jinja_env.globals["_"] is i18n.template_gettext
+    jinja_own = app.jinja_env.overlay()
+    jinja_own.globals = dict(app.jinja_env.globals)  # an overlay shares its parent's globals
+    jinja_own.install_gettext_callables(
+        gettext=lambda text: i18n.translations().ugettext(text),
+        ngettext=lambda s, p, n: i18n.translations().ungettext(s, p, n), newstyle=True)
+    jinja_own.globals["_"] = _gettext_alias  # what the i18n extension itself puts there
+    source = ('{{ _("Pay Bill") }}|{{ _("100%% sure") }}|{% trans name=name %}Hello, {{ name }}'
+              '{% endtrans %}|{% trans count=n %}{{ count }} invoice{% pluralize %}{{ count }}'
+              ' invoices{% endtrans %}|{% trans %}Tick the invoices you want to pay, then press'
+              ' <strong>Pay</strong>.{% endtrans %}|{% trans login=name %}You opened a payment'
+              ' link. To see your past payments, <a href="{{ login }}">log in</a>.{% endtrans %}')
+    hostile = "<script>alert(1)</script> & 50%"
+    with app.test_request_context("/"), force_locale(language):
+        for autoescape in (True, False):
+            ours = app.jinja_env.overlay(autoescape=autoescape).from_string(source)
+            theirs = jinja_own.overlay(autoescape=autoescape).from_string(source)
+            for n in (1, 3):
+                expected = theirs.render(name=hostile, n=n)
+                assert ours.render(name=hostile, n=n) == expected
+                assert ("&lt;script&gt;" in expected) is autoescape
+        assert app.jinja_env.globals["_"] is i18n.template_gettext  # still ours
+        assert jinja_own.globals["_"] is not i18n.template_gettext
