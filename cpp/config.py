@@ -264,8 +264,13 @@ def check_config(app: Flask) -> None:
 
 
 def check_service_url(key: str, url: str) -> None:
-    """HTTPS everywhere; plain HTTP only to this machine (a PIMS server on the same host)."""
+    """HTTPS everywhere; plain HTTP only to this machine (a PIMS server on the same host).
+    No user:password@ in it: the portal's SOAP transport does not send it, and it would be a
+    password in a URL (credentials have settings of their own)."""
     parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{key} must not carry a user name or password (user:password@): "
+                          "put them in their own settings")
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and is_loopback(parts.hostname or ""):

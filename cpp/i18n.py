@@ -158,9 +158,10 @@ def compiled_catalogues(app: Flask) -> str:
 
 
 @pass_context
-def template_gettext(context, string: str, **variables) -> str:
+def template_gettext(context, string: str, /, **variables) -> str:
     """Exactly Jinja's new-style gettext (the result is always a %-format, escaped in an HTML
-    template), in one call."""
+    template), in one call. Positional-only, so that a template variable may be called
+    `string` or `num`, as with Jinja's own."""
     catalogue = translations()
     if not context.eval_ctx.autoescape:
         return catalogue.ugettext(string) % variables
@@ -170,7 +171,7 @@ def template_gettext(context, string: str, **variables) -> str:
 
 
 @pass_context
-def template_ngettext(context, singular: str, plural: str, num: int, **variables) -> str:
+def template_ngettext(context, singular: str, plural: str, num: int, /, **variables) -> str:
     variables.setdefault("num", num)
     text = translations().ungettext(singular, plural, num)
     return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704

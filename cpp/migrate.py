@@ -82,6 +82,10 @@ class UpgradeFailed(RuntimeError):
     pass
 
 
+# A big ledger's table rebuild takes a while; a child stuck for longer is stopped.
+UPGRADE_SECONDS = 600.0
+
+
 def upgrade_in_child(setting: str, timeout: float) -> None:
     """upgrade() a SQLite ledger in a child process (`python -m cpp.migrate`), for the
     production server; raises UpgradeFailed with the child's last words if it failed."""
@@ -89,9 +93,17 @@ def upgrade_in_child(setting: str, timeout: float) -> None:
     env = {**os.environ,
            "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
                                                        os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(  # noqa: S603 - this interpreter, our own module, our own setting
-        [sys.executable, "-m", "cpp.migrate", setting, str(timeout)], env=env,
-        capture_output=True, text=True, timeout=max(60.0, 6 * timeout), check=False)
+    try:
+        done = subprocess.run(  # noqa: S603 - this interpreter, our own module, our setting
+            [sys.executable, "-m", "cpp.migrate", setting, str(timeout)], env=env,
+            capture_output=True, text=True, timeout=UPGRADE_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise UpgradeFailed(f"upgrading the ledger {setting} took longer than "
+                            f"{UPGRADE_SECONDS:.0f} s; run `flask --app app cpp db upgrade` "
+                            "to see it through") from None
+    except OSError as exc:
+        raise UpgradeFailed(f"could not start {sys.executable} to upgrade the ledger: {exc}"
+                            ) from None
     if done.returncode != 0:
         last_words = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise UpgradeFailed(f"upgrading the ledger {setting} failed: {' '.join(last_words)}")

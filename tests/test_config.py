@@ -78,6 +78,7 @@ def test_half_configured_production_names_every_missing_key(clean_env):
     ("http://pims.shop.example/ws", False),
     ("http://192.168.1.20/ws", False),
     ("ftp://pims.shop.example/ws", False),
+    ("https://portal:not-a-real-password@pims.shop.example/ws", False),  # never sent: refused
 ])
 def test_pims_url_must_be_https_except_to_loopback(url, ok, tmp_path):
     config = {**PRODUCTION, "PIMS_URL": url, "DATABASE": str(tmp_path / "l.sqlite3")}

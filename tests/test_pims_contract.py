@@ -25,6 +25,7 @@ from cpp.pims.models import (
     UnknownCustomer,
 )
 from cpp.sandbox.faults import Fault
+from cpp.staff.health import plain_reason
 
 from .conftest import TEST_CREDENTIALS
 
@@ -169,9 +170,11 @@ def test_sandbox_rejects_requests_the_wsdl_does_not_allow(sandbox):
 
 def test_refused_connection_is_unavailable(closed_port):
     started = time.monotonic()
-    with pytest.raises(PimsUnavailable):
+    with pytest.raises(PimsUnavailable) as raised:
         client_for(f"http://127.0.0.1:{closed_port}/sandbox/pims").get_open_invoices("M-1000")
     assert time.monotonic() - started < 3
+    # The Health page says why in plain words, from what the transport raised.
+    assert plain_reason(raised.value).startswith("refused")
 
 
 def test_slower_than_the_timeout_is_unavailable(sandbox, faults):

@@ -253,15 +253,16 @@ def test_the_template_gettext_matches_jinjas_own(app, language):
     """cpp.i18n's one-call gettext gives what Jinja's new-style wrappers gave: translated,
     a %-format every time, filled-in values escaped in HTML and left alone in text."""
     from flask_babel import force_locale
-    from jinja2.ext import _gettext_alias
+    from jinja2 import Environment
 
     assert app.jinja_env.globals["_"] is i18n.template_gettext
-    jinja_own = app.jinja_env.overlay()
-    jinja_own.globals = dict(app.jinja_env.globals)  # an overlay shares its parent's globals
+    # A separate environment with Jinja's own new-style wrappers over the same catalogue (an
+    # overlay of the app's would share, and so overwrite, the app's gettext).
+    jinja_own = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+    jinja_own.policies["ext.i18n.trimmed"] = True
     jinja_own.install_gettext_callables(
         gettext=lambda text: i18n.translations().ugettext(text),
         ngettext=lambda s, p, n: i18n.translations().ungettext(s, p, n), newstyle=True)
-    jinja_own.globals["_"] = _gettext_alias  # what the i18n extension itself puts there
     source = ('{{ _("Pay Bill") }}|{{ _("100%% sure") }}|{% trans name=name %}Hello, {{ name }}'
               '{% endtrans %}|{% trans count=n %}{{ count }} invoice{% pluralize %}{{ count }}'
               ' invoices{% endtrans %}|{% trans %}Tick the invoices you want to pay, then press'
@@ -276,5 +277,10 @@ def test_the_template_gettext_matches_jinjas_own(app, language):
                 expected = theirs.render(name=hostile, n=n)
                 assert ours.render(name=hostile, n=n) == expected
                 assert ("&lt;script&gt;" in expected) is autoescape
+        # A template variable may have the name of gettext's own parameters, as with Jinja's.
+        named = app.jinja_env.from_string('{% trans string=name, num=2, count=1 %}{{ count }}'
+                                          ' {{ string }}{{ num }}{% pluralize count %}x{% endtrans %}')
+        assert named.render(name="a") == "1 a2"
         assert app.jinja_env.globals["_"] is i18n.template_gettext  # still ours
-        assert jinja_own.globals["_"] is not i18n.template_gettext
+        assert app.jinja_env.globals["gettext"] is i18n.template_gettext
+        assert app.jinja_env.globals["ngettext"] is i18n.template_ngettext

@@ -10,6 +10,7 @@ import ssl
 from decimal import Decimal
 
 import pytest
+import urllib3.exceptions
 from flask import Flask
 
 from cpp import shop
@@ -185,6 +186,13 @@ def test_whom_to_call():
     (smtplib.SMTPAuthenticationError(535, b"bad login"), "credentials rejected"),
     (socket.gaierror(-2, "Name or service not known"), "unknown host name"),
     (ValueError("something odd"), "the log has the details"),
+    # urllib3 (the SOAP transport) files these under its connect timeouts: still said right.
+    (urllib3.exceptions.NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"),
+     "refused"),
+    (urllib3.exceptions.NameResolutionError("pims.invalid", None, socket.gaierror(-2, "x")),
+     "unknown host name"),
+    (urllib3.exceptions.ConnectTimeoutError(None, "Connection to pims timed out"), "timed out"),
 ])
 def test_health_reasons_in_plain_words(exc, words):
     from cpp.staff.health import plain_reason

@@ -34,17 +34,20 @@ def plain_reason(exc: BaseException) -> str:
         text = str(exc).lower()
         if isinstance(exc, (ssl.SSLError, urllib3.exceptions.SSLError)) or "certificate" in text:
             return "certificate problem: the server's HTTPS certificate is not trusted"
+        # Before the timeouts: urllib3 counts a refused connection and an unknown host among
+        # its connect timeouts (NewConnectionError is a ConnectTimeoutError).
+        if isinstance(exc, ConnectionRefusedError) or "refused" in text:
+            return "refused: nothing answers at that address (is the service running?)"
+        if isinstance(exc, (socket.gaierror, urllib3.exceptions.NameResolutionError)) \
+                or "name or service not known" in text or "nodename nor servname" in text \
+                or "failed to resolve" in text:
+            return "unknown host name: check the address"
         if isinstance(exc, (socket.timeout, TimeoutError, urllib3.exceptions.TimeoutError)) \
                 or "timed out" in text:
             return "timed out: the server did not answer in time"
-        if isinstance(exc, ConnectionRefusedError) or "refused" in text:
-            return "refused: nothing answers at that address (is the service running?)"
         if isinstance(exc, (PimsCredentialsRejected, smtplib.SMTPAuthenticationError)) \
                 or "credential" in text or "not authorized" in text or "authentication" in text:
             return "credentials rejected: check the user name and password or key"
-        if isinstance(exc, socket.gaierror) or "name or service not known" in text \
-                or "nodename nor servname" in text or "failed to resolve" in text:
-            return "unknown host name: check the address"
         exc = exc.__cause__ or exc.__context__
     return "failed: the log has the details"
 
