@@ -19,10 +19,9 @@ class DatabaseSharedState:
     # -- sessions ------------------------------------------------------------------------------
 
     def load_session(self, key: str) -> str | None:
-        with self.connect() as db:
-            row = db.execute("SELECT data FROM web_sessions WHERE key = ? AND expires_at > ?",
-                             (key, time.time())).fetchone()
-        return row["data"] if row else None
+        row = self.database.fetch_one(
+            "SELECT data FROM web_sessions WHERE key = ? AND expires_at > ?", (key, time.time()))
+        return row[0] if row else None
 
     def save_session(self, key: str, data: str, expires_at: float) -> None:
         with self.transaction() as db:
