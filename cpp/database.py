@@ -103,7 +103,12 @@ class Connection:
             yield
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgresql else sql
+        return placeholders(sql, self.postgresql)
+
+
+def placeholders(sql: str, postgresql: bool) -> str:
+    """The portal writes `?`; psycopg takes `%s`."""
+    return sql.replace("?", "%s") if postgresql else sql
 
 
 class Database:
@@ -152,7 +157,7 @@ class Database:
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(sql.replace("?", "%s") if self.postgresql else sql, tuple(params))
+                cursor.execute(placeholders(sql, self.postgresql), tuple(params))
                 return cursor.fetchone()
             finally:
                 cursor.close()
