@@ -12,11 +12,12 @@ def to_money(value) -> Decimal:
         raise TypeError("money must never be a float")
     try:
         amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"not an amount: {value!r}") from exc
-    if not amount.is_finite():
-        raise ValueError(f"not an amount: {value!r}")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        if amount.is_finite():
+            # An amount too big to hold in cents (1e30) fails here too.
+            return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        pass
+    raise ValueError(f"not an amount: {value!r}")
 
 
 def to_cents(amount: Decimal) -> int:

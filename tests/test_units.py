@@ -17,6 +17,7 @@ from cpp import shop
 from cpp.cayan.models import SALE, VOID, CayanTransaction
 from cpp.formatting import phone_link
 from cpp.invoices import Balance
+from cpp.money import to_money
 from cpp.payments import states
 from cpp.payments.checkout import PayBillRefused, parse_selection
 from cpp.pims.models import Invoice
@@ -209,3 +210,17 @@ def test_csv_cells_never_start_a_formula():
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert safe_cell(text) == "'" + text
     assert safe_cell("M-1000") == "M-1000" and safe_cell("") == ""
+
+
+@pytest.mark.parametrize("text", ["1e30", "1" * 40, "NaN", "-Infinity", "", "ten", None])
+def test_an_amount_a_service_sends_that_cents_cannot_hold_is_not_an_amount(text):
+    """ValueError, which the SOAP clients turn into an unusable answer; never decimal's own
+    InvalidOperation from deep inside a page."""
+    with pytest.raises(ValueError):
+        to_money(text)
+
+
+def test_an_amount_a_service_sends_rounds_half_up_to_cents():
+    assert to_money("12.345") == Decimal("12.35") and to_money(Decimal("7")) == Decimal("7.00")
+    with pytest.raises(TypeError):
+        to_money(12.5)

@@ -93,24 +93,12 @@ class PimsClient:
         found = self._call("GetPayment", PaymentReference=reference)
         if found is None:
             return None
-        paid_at = found.PaidAt
-        if isinstance(paid_at, dt.datetime) and paid_at.tzinfo is None:
-            paid_at = paid_at.replace(tzinfo=dt.UTC)
-        return AppliedPayment(
-            payment_id=str(found.PaymentId),
-            reference=found.PaymentReference,
-            customer_code=found.CustomerCode,
-            amount=to_money(found.Amount),
-            allocations=tuple(
-                Allocation(a.InvoiceNumber, to_money(a.Amount))
-                for a in repeated(found.Allocations, "Allocation")
-            ),
-            paid_at=paid_at,
-            card_type=found.CardType,
-            card_last4=found.CardLast4,
-            authorization_code=found.AuthorizationCode,
-            cayan_token=found.CayanToken,
-        )
+        try:
+            return _applied_payment(found)
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("PIMS GetPayment answered something unusable: %s", exc)
+            raise PimsUnavailable("PIMS GetPayment: unusable answer") from None
+
 
     def ping(self) -> PimsStatus:
         """A health check that reads and changes nothing: PIMS answers, and accepts our
@@ -154,6 +142,27 @@ def _customer(result) -> Customer:
     return Customer(
         code=result.Code, name=result.Name, email=result.Email or None,
         location=result.Location or None,
+    )
+
+
+def _applied_payment(found) -> AppliedPayment:
+    paid_at = found.PaidAt
+    if isinstance(paid_at, dt.datetime) and paid_at.tzinfo is None:
+        paid_at = paid_at.replace(tzinfo=dt.UTC)
+    return AppliedPayment(
+        payment_id=str(found.PaymentId),
+        reference=found.PaymentReference,
+        customer_code=found.CustomerCode,
+        amount=to_money(found.Amount),
+        allocations=tuple(
+            Allocation(a.InvoiceNumber, to_money(a.Amount))
+            for a in repeated(found.Allocations, "Allocation")
+        ),
+        paid_at=paid_at,
+        card_type=found.CardType,
+        card_last4=found.CardLast4,
+        authorization_code=found.AuthorizationCode,
+        cayan_token=found.CayanToken,
     )
 
 

@@ -1,10 +1,13 @@
 """GetOpenInvoices' answer read straight from the XML (see PimsClient.get_open_invoices).
 
-Exactly what zeep would make of it under pims.wsdl: xs:date values (a time zone suffix is
-allowed and ignored, as zeep does), xs:decimal money, optional elements absent or empty as
-None. Anything else (not XML, not a SOAP envelope, a row without its number, date or amounts)
-is unreadable:
-the caller treats it as PIMS being unavailable, never as "no invoices".
+What zeep would make of it under pims.wsdl (tests/test_invoice_reader.py compares the two):
+xs:date values (a time zone suffix is allowed and ignored, as zeep does), xs:decimal money
+rounded to cents, optional elements absent or empty as None. One difference: whitespace around
+a value is dropped (zeep keeps it in strings), so " INV-3 " is invoice INV-3.
+
+Anything else (not XML, not a SOAP envelope, a row without its number, date or amounts, an
+amount cents cannot hold) is unreadable: the caller treats it as PIMS being unavailable, never
+as "no invoices".
 """
 from __future__ import annotations
 
@@ -62,29 +65,36 @@ def read_invoice(row) -> Invoice:
 
 
 def xs_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
+    return None if value is None else _xs_date(value)
+
+
+# A customer's invoices share a handful of dates and many amounts, and an invoice's total is
+# often its balance: each distinct text is read once per process (bounded, least recently used
+# forgotten). Unreadable texts raise, and an exception is never cached.
+@lru_cache(maxsize=4096)
+def _xs_date(value: str) -> dt.date:
     match = XS_DATE.match(value)
     if not match:
         raise UnreadableAnswer(f"not an xs:date: {value[:40]!r}")
     try:
-        return _date(match.group(1))
+        return dt.date.fromisoformat(match.group(1))
     except ValueError:
         raise UnreadableAnswer(f"not a date: {value[:40]!r}") from None
-
-
-@lru_cache(maxsize=4096)
-def _date(iso: str) -> dt.date:
-    return dt.date.fromisoformat(iso)  # a customer's invoices share a handful of dates
 
 
 def xs_money(value: str | None) -> Decimal:
     if value is None:
         raise UnreadableAnswer("an invoice without its Total or BalanceDue")
+    return _xs_money(value)
+
+
+@lru_cache(maxsize=4096)
+def _xs_money(value: str) -> Decimal:
     try:
         amount = Decimal(value)
+        if amount.is_finite():
+            # As cpp.money.to_money does. An amount too big to hold in cents (1e30) fails here.
+            return amount.quantize(CENT, rounding=ROUND_HALF_UP)
     except InvalidOperation:
-        raise UnreadableAnswer(f"not an amount: {value[:40]!r}") from None
-    if not amount.is_finite():
-        raise UnreadableAnswer(f"not an amount: {value[:40]!r}")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)  # as cpp.money.to_money does
+        pass
+    raise UnreadableAnswer(f"not an amount: {value[:40]!r}")

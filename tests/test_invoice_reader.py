@@ -1,0 +1,163 @@
+"""GetOpenInvoices' answer, read by cpp.pims.invoice_reader, against a PIMS that answers
+whatever the test tells it to (a real HTTP server on loopback).
+
+Two promises: a readable answer comes out as zeep would read it under pims.wsdl (but for
+whitespace around a value, which the reader drops and zeep keeps in strings), and an
+unreadable one (hostile or broken data) is PIMS being unavailable: never another exception,
+never "no invoices".
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from flask import Flask, Response
+
+from cpp.pims.client import PimsClient
+from cpp.pims.models import PimsUnavailable
+from cpp.soap_transport import SoapAnswer
+
+from .live import LiveServer
+
+NS = "urn:cpp:pims:webservices:v1"
+
+
+def envelope(body: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?>'
+            '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+            f'<soap:Body>{body}</soap:Body></soap:Envelope>').encode()
+
+
+def invoices_answer(*rows: str) -> bytes:
+    return envelope(f'<GetOpenInvoicesResponse xmlns="{NS}"><Invoices>{"".join(rows)}'
+                    '</Invoices></GetOpenInvoicesResponse>')
+
+
+def row(number="INV-1", date="2026-11-01", due="2026-12-01", location="MAIN",
+        reference="SRO-1", description="Screen repair", total="120.00", balance="120.00",
+        extra="") -> str:
+    fields = [("Number", number), ("Date", date), ("DueDate", due), ("Location", location),
+              ("ReferenceNumber", reference), ("Description", description),
+              ("Total", total), ("BalanceDue", balance)]
+    return ("<Invoice>" + "".join(f"<{name}>{value}</{name}>" for name, value in fields
+                                  if value is not None) + extra + "</Invoice>")
+
+
+@pytest.fixture(scope="module")
+def pims_says():
+    """A PIMS that answers every POST with the bytes last set; returns (client, set answer)."""
+    answer = {"body": b""}
+    app = Flask("scripted-pims")
+
+    @app.post("/pims")
+    def reply():
+        return Response(answer["body"], content_type="text/xml; charset=utf-8")
+
+    server = LiveServer(app)
+    client = PimsClient(server.url + "/pims", "test-user", "test-password-not-real", 5)
+
+    def say(body: bytes) -> PimsClient:
+        answer["body"] = body
+        return client
+
+    yield say
+    server.stop()
+
+
+def as_zeep_reads_it(client: PimsClient, body: bytes) -> list[tuple]:
+    """The same answer through zeep's own reply handling, as the portal read it before."""
+    result = client._reply("GetOpenInvoices",
+                           SoapAnswer(200, body, {"Content-Type": "text/xml; charset=utf-8"}))
+    rows = result.Invoice if result is not None and hasattr(result, "Invoice") else (result or [])
+    return [tuple(value.strip() or None if isinstance(value, str) else value for value in (
+        r.Number, r.Date, r.DueDate, r.Location, r.ReferenceNumber, r.Description,
+        r.Total.quantize(Decimal("0.01")), r.BalanceDue.quantize(Decimal("0.01"))))
+        for r in rows]
+
+
+def fields(invoice) -> tuple:
+    return (invoice.number, invoice.date, invoice.due_date, invoice.location,
+            invoice.reference_number, invoice.description, invoice.total, invoice.balance_due)
+
+
+READABLE = {
+    "plain": [row(), row(number="INV-2", due=None, reference=None, description=None)],
+    "dates with a time zone": [row(date="2026-11-01Z", due="2026-12-01+05:00")],
+    "whitespace around values": [row(number="  INV-3 ", total=" 10.5 ", balance="\n10.50\n")],
+    "hostile text, escaped": [row(description="&lt;script&gt;alert(1)&lt;/script&gt; &amp; co",
+                                  reference="O&apos;Brien")],
+    "empty optional elements": [row(due="", reference="", description="")],
+    "a comment among the fields": [row(extra="<!-- PIMS debug -->")],
+    "no invoices": [],
+}
+
+
+@pytest.mark.parametrize("rows", READABLE.values(), ids=READABLE.keys())
+def test_a_readable_answer_reads_as_zeep_reads_it(pims_says, rows):
+    body = invoices_answer(*rows)
+    client = pims_says(body)
+    ours = [fields(invoice) for invoice in client.get_open_invoices("M-1")]
+    assert ours == as_zeep_reads_it(client, body)
+    assert len(ours) == len(rows)
+
+
+def test_amounts_round_to_cents_half_up_and_dates_are_dates(pims_says):
+    client = pims_says(invoices_answer(row(total="12.345", balance="12.335", date="2026-02-03Z")))
+    (invoice,) = client.get_open_invoices("M-1")
+    assert (invoice.total, invoice.balance_due) == (Decimal("12.35"), Decimal("12.34"))
+    assert invoice.date == dt.date(2026, 2, 3)
+
+
+UNREADABLE = {
+    "not XML": b"<html><body>Service Unavailable</body></html",
+    "not a SOAP envelope": f'<GetOpenInvoicesResponse xmlns="{NS}"/>'.encode(),
+    "another operation's answer": envelope(f'<PingResponse xmlns="{NS}"/>'),
+    "an amount too big for cents": invoices_answer(row(total="1e30")),
+    "an amount past Decimal's precision": invoices_answer(row(balance="1" * 40)),
+    "NaN": invoices_answer(row(balance="NaN")),
+    "Infinity": invoices_answer(row(total="-Infinity")),
+    "words for money": invoices_answer(row(total="twelve dollars")),
+    "no balance": invoices_answer(row(balance=None)),
+    "February 30th": invoices_answer(row(date="2026-02-30")),
+    "a date in words": invoices_answer(row(due="next Tuesday")),
+    "a date and time": invoices_answer(row(date="2026-11-01T10:00:00")),
+    "no invoice number": invoices_answer(row(number=None)),
+}
+
+
+@pytest.mark.parametrize("body", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_answer_is_pims_unavailable(pims_says, body):
+    client = pims_says(body)
+    with pytest.raises(PimsUnavailable):
+        client.get_open_invoices("M-1")
+
+
+def test_an_external_entity_is_never_fetched(pims_says, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for PIMS to read")
+    body = (f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "{secret.as_uri()}">]>'
+            .encode() + invoices_answer(row(description="&e;")).split(b"?>", 1)[1])
+    (invoice,) = pims_says(body).get_open_invoices("M-1")
+    assert invoice.description is None and invoice.number == "INV-1"
+
+
+def test_one_bad_amount_is_not_cached_as_good(pims_says):
+    """The reader keeps what it has read of each text; a text it could not read stays unread."""
+    client = pims_says(invoices_answer(row(total="1e30")))
+    for _ in range(2):
+        with pytest.raises(PimsUnavailable):
+            client.get_open_invoices("M-1")
+
+
+def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pims_says):
+    """GetPayment (asked before a second ApplyPayment) answering nonsense must not crash the
+    posting: it is an unusable answer, and the payment is tried again later."""
+    client = pims_says(envelope(
+        f'<GetPaymentResponse xmlns="{NS}"><Payment><PaymentId>PAY-1</PaymentId>'
+        '<PaymentReference>R1</PaymentReference><CustomerCode>M-1</CustomerCode>'
+        '<Amount>1e30</Amount><Allocations><Allocation><InvoiceNumber>INV-1</InvoiceNumber>'
+        '<Amount>1e30</Amount></Allocation></Allocations>'
+        '<PaidAt>2026-11-01T10:00:00Z</PaidAt></Payment></GetPaymentResponse>'))
+    with pytest.raises(PimsUnavailable):
+        client.get_payment("R1")
