@@ -14,7 +14,7 @@ from .i18n import formatting_locale, gettext_once_per_language
 from .money import to_cents
 from .pims.client import get_pims
 from .pims.models import Invoice
-from .selection import MAX_INVOICES_PER_PAYMENT, tick_value
+from .selection import MAX_INVOICES_PER_PAYMENT, tick_of
 
 bp = Blueprint("invoices", __name__)
 
@@ -80,7 +80,7 @@ class InvoiceRow:
                 details.append(f"({invoice.reference_number})")
             details.append(invoiced % {"date": formatted_date(invoice.date, 'medium', locale)})
             rows.append(cls(
-                number=invoice.number, tick=tick_value(invoice.number, invoice.balance_due),
+                number=invoice.number, tick=tick_of(invoice.number, cents),
                 cents=cents,
                 location=invoice.location or "",
                 due_iso=invoice.due_date.isoformat() if invoice.due_date else "",

@@ -16,7 +16,11 @@ TICK = re.compile(rf"^({INVOICE_NUMBER})\|(\d{{1,12}})$", re.ASCII)
 
 
 def tick_value(number: str, amount: Decimal) -> str:
-    return f"{number}|{to_cents(amount)}"
+    return tick_of(number, to_cents(amount))
+
+
+def tick_of(number: str, cents: int) -> str:
+    return f"{number}|{cents}"
 
 
 def read_tick(value: str) -> tuple[str, int] | None:
