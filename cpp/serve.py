@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import signal
 import sys
 
 from flask import Flask
@@ -47,6 +48,20 @@ def fewer_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX (malloc.h), 2 arenas
     except (OSError, AttributeError):
         pass  # not glibc (Alpine's musl has no arenas to limit)
+
+
+def stop_gracefully_on_sigterm() -> None:
+    """A service manager stops a service with SIGTERM (systemd, `kill`), which by default ends
+    the process on the spot: requests cut off halfway, receipts still queued left for reconcile
+    (cpp.payments.receipt_sender). As SystemExit it is an orderly stop, as Ctrl+C already is:
+    waitress gives requests in progress up to 5 seconds, then Python's exit sends the receipts
+    still queued. (On Windows, services are stopped with Ctrl+C or Ctrl+Break: NSSM's default.)"""
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def upgrade_sqlite_ledger_aside() -> None:
@@ -94,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"Customer Payment Portal for {app.config['PUBLIC_URL']} on {' '.join(args.listen)} "
           f"(trusting {app.config['TRUSTED_PROXIES']} proxy header hop(s))", flush=True)
+    stop_gracefully_on_sigterm()
     waitress.serve(app, listen=" ".join(args.listen), threads=args.threads, ident=SERVER_NAME,
                    clear_untrusted_proxy_headers=False)
     return 0

@@ -234,12 +234,13 @@ def test_smtp_down_leaves_the_receipt_unsent_and_the_page_fine(make_portal, sand
 def test_the_result_page_does_not_wait_for_a_slow_mail_server(portal, visitor, smtp, faults):
     """The receipt goes out from the background just after the page: a mail server that takes
     seconds to accept it (a hosted one, STARTTLS and a login) never holds up the customer."""
-    faults.arm(Fault("smtp", "DATA", mode="slow", seconds=2))
+    faults.arm(Fault("smtp", "DATA", mode="slow", seconds=2.5))  # inside MAIL_TIMEOUT (3 s)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
     started = time.monotonic()
     text = text_of(visitor.follow(back).text)
-    assert time.monotonic() - started < 1.5, "the page waited for the mail server"
+    # About 0.1 s; the margin is for a loaded CI machine.
+    assert time.monotonic() - started < 2, "the page waited for the mail server"
     assert "Thank you! Your payment was successful" in text
     assert "A receipt is on its way to jordan.rivera@example.com" in text
     assert only_payment(portal).receipt_status == "sending"

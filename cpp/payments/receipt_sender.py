@@ -8,8 +8,8 @@ payment's reference to this thread, which sends it and records the outcome.
 
 Nothing is lost if the process dies in between: a receipt 'sending' for longer than
 cpp.payments.reconcile.STUCK_SENDING is sent by the next reconcile pass. An orderly exit
-(Ctrl+C, a service stop that lets Python finish) first sends what is queued, for up to
-DRAIN_SECONDS.
+(Ctrl+C; SIGTERM under `python -m cpp.serve`, see cpp.serve.stop_gracefully_on_sigterm; a
+gunicorn worker's stop) first sends what is queued, for up to DRAIN_SECONDS.
 """
 from __future__ import annotations
 
