@@ -54,13 +54,15 @@ def stop_gracefully_on_sigterm() -> None:
     """A service manager stops a service with SIGTERM (systemd, `kill`), which by default ends
     the process on the spot: requests cut off halfway, receipts still queued left for reconcile
     (cpp.payments.receipt_sender). As SystemExit it is an orderly stop, as Ctrl+C already is:
-    waitress gives requests in progress up to 5 seconds, then Python's exit sends the receipts
-    still queued. (On Windows, services are stopped with Ctrl+C or Ctrl+Break: NSSM's default.)"""
+    waitress gives requests in progress up to 5 seconds (a longer one is cut off), then Python's
+    exit sends the receipts still queued. A second SIGTERM is ignored, so that it cannot cut
+    that short; SIGKILL still ends it. (On Windows, NSSM stops a service with Ctrl+C.)"""
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _exit_on_signal)
 
 
 def _exit_on_signal(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(0)
 
 
