@@ -82,9 +82,16 @@ def _xs_date(value: str) -> dt.date:
         raise UnreadableAnswer(f"not a date: {value[:40]!r}") from None
 
 
+# Far more than any amount in cents needs (Decimal holds 28 digits); also what keeps the cache
+# below small, whatever a broken PIMS sends.
+LONGEST_AMOUNT = 40
+
+
 def xs_money(value: str | None) -> Decimal:
     if value is None:
         raise UnreadableAnswer("an invoice without its Total or BalanceDue")
+    if len(value) > LONGEST_AMOUNT:
+        raise UnreadableAnswer(f"not an amount: {value[:40]!r}…")
     return _xs_money(value)
 
 
