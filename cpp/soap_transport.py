@@ -13,6 +13,8 @@ What the requests Session did and this keeps:
 * no retries and no redirects: a POST such as ApplyPayment is sent exactly once, and an answer
   that is not the service's own (a 3xx) is handled as the unusable answer it is.
 
+And one thing it did not: an answer over MAX_ANSWER_BYTES is cut off (AnswerTooLarge).
+
 zeep still reads the WSDL (a local file) through its own session, and still builds, signs and
 reads every message.
 """
@@ -25,6 +27,13 @@ from zeep.transports import Transport
 # As many connections per host as the portal has worker threads (waitress: 8), so that
 # simultaneous pages never wait for each other's connection.
 CONNECTIONS_PER_HOST = 10
+# No answer from PIMS or Cayan comes near this (300 invoices are 80 KB); a broken or hostile
+# server sending more is cut off before it fills the portal's memory.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
+
+class AnswerTooLarge(urllib3.exceptions.HTTPError):
+    """An answer over MAX_ANSWER_BYTES: the service is unavailable, as for any broken answer."""
 
 
 class SoapAnswer:
@@ -49,5 +58,13 @@ class PooledTransport(Transport):
     def post(self, address: str, message: bytes, headers: dict) -> SoapAnswer:
         answer = self._pool.request("POST", address, body=message,
                                     headers={"User-Agent": self._user_agent, **headers},
-                                    redirect=False)
-        return SoapAnswer(answer.status, answer.data, answer.headers)
+                                    redirect=False, preload_content=False)
+        try:
+            content = answer.read(MAX_ANSWER_BYTES + 1)
+            if len(content) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge(f"over {MAX_ANSWER_BYTES} bytes")
+        except BaseException:
+            answer.close()  # a half-read connection never goes back to the pool
+            raise
+        answer.release_conn()
+        return SoapAnswer(answer.status, content, answer.headers)

@@ -167,3 +167,15 @@ def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pi
         '<PaidAt>2026-11-01T10:00:00Z</PaidAt></Payment></GetPaymentResponse>'))
     with pytest.raises(PimsUnavailable):
         client.get_payment("R1")
+
+
+def test_an_answer_too_large_is_cut_off_and_the_next_call_works(pims_says):
+    """A broken or hostile PIMS streaming megabytes (here 17 MB of invoices, which would read)
+    must not fill the portal's memory: the answer is cut off at 16 MB, the connection is not
+    reused, and the next call goes through."""
+    body = invoices_answer(*[row()] * (17 * 1024 * 1024 // len(row())))
+    assert len(body) > 17 * 1024 * 1024
+    with pytest.raises(PimsUnavailable):
+        pims_says(body).get_open_invoices("M-1")
+    (invoice,) = pims_says(invoices_answer(row())).get_open_invoices("M-1")
+    assert invoice.number == "INV-1"
