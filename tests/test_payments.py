@@ -139,7 +139,9 @@ def test_cancel_on_the_card_page(portal, visitor, sandbox):
 def test_replayed_return_posts_once_and_shows_the_same_result(portal, visitor, sandbox, smtp):
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10231"]), APPROVE)
-    assert "A receipt is on its way" in text_of(visitor.follow(back).text)
+    # Either: the background sender may have sent it before the browser followed the redirect.
+    shown = text_of(visitor.follow(back).text)
+    assert "A receipt is on its way" in shown or "A receipt has been emailed to" in shown
     smtp.wait_for(1)  # then the page says it was emailed, and stays the same
     first = text_of(visitor.follow(back).text)
     assert "A receipt has been emailed to" in first
