@@ -53,6 +53,14 @@ def test_what_reporting_says_decides_a_staged_payment(rows, browser_status, time
         assert (decision.sale is not None) == (decision.to in (states.APPROVED, states.MISMATCH))
 
 
+def test_an_approval_whose_amount_cannot_be_read_is_voided_and_says_so():
+    """Cayan's client reads an unreadable amount (1e30, words) as None: the charge cannot be
+    shown to match what was staged, so it is voided, and its history says why in words."""
+    decision = states.staged_payment_reported(STAGED, [row(amount=None)], None, False)
+    assert decision.to == states.MISMATCH
+    assert "None" not in decision.why and "unreadabl" in decision.why
+
+
 def test_a_payment_whose_pay_bill_died_is_settled_by_what_cayan_has():
     assert states.unsent_payment_reported([]).to == states.EXPIRED
     assert states.unsent_payment_reported([row()]).to == states.STAGED

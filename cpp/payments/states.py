@@ -102,8 +102,10 @@ def staged_payment_reported(staged: Decimal, rows: list[CayanTransaction],
         sale = approved[0]
         if sale.amount == staged:
             return Decision(APPROVED, f"Cayan Reporting: APPROVED {sale.amount}", sale=sale)
-        return Decision(MISMATCH, f"Cayan approved {sale.amount} but {staged} was staged: voiding",
-                        failure_reason="approved for a different amount", sale=sale)
+        approved_amount = "an amount Reporting gave unreadably" if sale.amount is None \
+            else sale.amount
+        return Decision(MISMATCH, f"Cayan approved {approved_amount} but {staged} was staged: "
+                        "voiding", failure_reason="approved for a different amount", sale=sale)
     if sales:
         return Decision(DECLINED, f"Cayan Reporting: {sales[-1].approval_status}",
                         failure_reason=decline_reason(sales[-1]))
