@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from html import unescape
 from pathlib import Path
 
 import requests
@@ -51,7 +52,7 @@ from cpp.sandbox.pims_store import PimsStore  # noqa: E402
 from tests.conftest import TEST_CREDENTIALS, postgresql_schema  # noqa: E402
 from tests.live import free_port  # noqa: E402
 from tests.processes import ServerProcess, production_env, waitress_portal  # noqa: E402
-from tests.visitor import Visitor  # noqa: E402
+from tests.visitor import INVOICE_BOX, Visitor  # noqa: E402
 
 APPROVE = "4012000033330026"
 VISIT_CUSTOMERS = 60  # each full visit pays one invoice of its own customer
@@ -241,8 +242,13 @@ def full_visits(base: str, count: int, upstream: dict[str, Raw]) -> dict:
     for c in range(count):
         visitor = Visitor(base)
         start = time.perf_counter()
-        visitor.login(f"B-{c:04d}")
-        card_page = visitor.pay([f"BI-{c:04d}-0"])
+        invoices_page = visitor.login(f"B-{c:04d}")  # lands on the invoices page
+        # Pay Bill from that page, as a browser does (Visitor.pay would fetch it once more).
+        ticks = [unescape(value) for value in INVOICE_BOX.findall(invoices_page.text)
+                 if value.startswith(f"BI-{c:04d}-0|")]
+        pressed = visitor.pay_bill(ticks)
+        assert pressed.status_code == 303, pressed.text[:500]
+        card_page = pressed.headers["Location"]
         card_start = time.perf_counter()
         back = visitor.card_page(card_page, APPROVE)
         card_time = time.perf_counter() - card_start
