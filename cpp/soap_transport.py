@@ -64,7 +64,8 @@ class PooledTransport(Transport):
             if len(content) > MAX_ANSWER_BYTES:
                 raise AnswerTooLarge(f"over {MAX_ANSWER_BYTES} bytes")
         except BaseException:
-            answer.close()  # a half-read connection never goes back to the pool
+            answer.close()  # a half-read connection is closed: the pool's next use reconnects
+            answer.release_conn()
             raise
         answer.release_conn()
         return SoapAnswer(answer.status, content, answer.headers)
