@@ -171,8 +171,9 @@ def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pi
 
 def test_an_answer_too_large_is_cut_off_and_the_next_call_works(pims_says):
     """A broken or hostile PIMS streaming megabytes (here 17 MB of invoices, which would read)
-    must not fill the portal's memory: the answer is cut off at 16 MB, the connection is not
-    reused, and the next call goes through."""
+    must not fill the portal's memory: the answer is cut off at 16 MB, and the next call goes
+    through (on a new connection: the half-read one is closed, and urllib3 would not reuse a
+    connection with unread data anyway)."""
     body = invoices_answer(*[row()] * (17 * 1024 * 1024 // len(row())))
     assert len(body) > 17 * 1024 * 1024
     with pytest.raises(PimsUnavailable):

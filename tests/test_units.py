@@ -59,6 +59,9 @@ def test_an_approval_whose_amount_cannot_be_read_is_voided_and_says_so():
     decision = states.staged_payment_reported(STAGED, [row(amount=None)], None, False)
     assert decision.to == states.MISMATCH
     assert "None" not in decision.why and "unreadabl" in decision.why
+    late = states.ended_payment_reported(states.EXPIRED, [row(amount=None)])
+    assert late.to == states.MISMATCH
+    assert "None" not in late.why and "unreadabl" in late.why
 
 
 def test_a_payment_whose_pay_bill_died_is_settled_by_what_cayan_has():

@@ -102,9 +102,7 @@ def staged_payment_reported(staged: Decimal, rows: list[CayanTransaction],
         sale = approved[0]
         if sale.amount == staged:
             return Decision(APPROVED, f"Cayan Reporting: APPROVED {sale.amount}", sale=sale)
-        approved_amount = "an amount Reporting gave unreadably" if sale.amount is None \
-            else sale.amount
-        return Decision(MISMATCH, f"Cayan approved {approved_amount} but {staged} was staged: "
+        return Decision(MISMATCH, f"Cayan approved {amount_said(sale)} but {staged} was staged: "
                         "voiding", failure_reason="approved for a different amount", sale=sale)
     if sales:
         return Decision(DECLINED, f"Cayan Reporting: {sales[-1].approval_status}",
@@ -140,8 +138,14 @@ def ended_payment_reported(ended_as: str, rows: list[CayanTransaction]) -> Decis
     if not approved:
         return None
     sale = approved[0]
-    return Decision(MISMATCH, f"Cayan approved {sale.amount} after the payment was {ended_as}: "
-                              "voiding", failure_reason=LATE_CHARGE_REASONS[ended_as], sale=sale)
+    return Decision(MISMATCH, f"Cayan approved {amount_said(sale)} after the payment was "
+                              f"{ended_as}: voiding", failure_reason=LATE_CHARGE_REASONS[ended_as],
+                    sale=sale)
+
+
+def amount_said(sale: CayanTransaction) -> str:
+    """A sale's amount for a payment's history; Cayan's client reads an unreadable one as None."""
+    return "an amount Reporting gave unreadably" if sale.amount is None else str(sale.amount)
 
 
 def void_confirmed(rows: list[CayanTransaction]) -> bool:
