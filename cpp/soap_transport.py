@@ -65,7 +65,7 @@ class PooledTransport(Transport):
                 raise AnswerTooLarge(f"over {MAX_ANSWER_BYTES} bytes")
         except BaseException:
             answer.close()  # a half-read connection is closed: the pool's next use reconnects
-            answer.release_conn()
             raise
-        answer.release_conn()
+        finally:
+            answer.release_conn()
         return SoapAnswer(answer.status, content, answer.headers)

@@ -99,7 +99,6 @@ class PimsClient:
             log.warning("PIMS GetPayment answered something unusable: %s", exc)
             raise PimsUnavailable("PIMS GetPayment: unusable answer") from None
 
-
     def ping(self) -> PimsStatus:
         """A health check that reads and changes nothing: PIMS answers, and accepts our
         web-services user (PimsCredentialsRejected if not; PimsUnavailable if it cannot be

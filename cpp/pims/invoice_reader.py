@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 
 from lxml import etree
 
-from ..money import CENT
+from ..money import to_money
 from .models import Invoice
 
 NS = "urn:cpp:pims:webservices:v1"
@@ -98,10 +98,6 @@ def xs_money(value: str | None) -> Decimal:
 @lru_cache(maxsize=4096)
 def _xs_money(value: str) -> Decimal:
     try:
-        amount = Decimal(value)
-        if amount.is_finite():
-            # As cpp.money.to_money does. An amount too big to hold in cents (1e30) fails here.
-            return amount.quantize(CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        pass
-    raise UnreadableAnswer(f"not an amount: {value[:40]!r}")
+        return to_money(value)  # cents, half up; NaN, words and 1e30 are not amounts
+    except ValueError:
+        raise UnreadableAnswer(f"not an amount: {value[:40]!r}") from None
