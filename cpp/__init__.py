@@ -5,7 +5,7 @@ import os
 
 from flask import Flask
 
-from . import i18n, invoices, kiosk, shared_state, shop_settings, staff
+from . import i18n, invoices, kiosk, shared_state, shop_settings, staff, templating
 from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
@@ -51,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
+    templating.init_app(app)  # before any template is compiled
     i18n.init_app(app)
     login_manager.init_app(app)
     login_manager.user_loader(load_customer)
