@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from flask import Blueprint, current_app, redirect, render_template, session, url_for
 from flask_babel import gettext
@@ -47,10 +48,14 @@ class Balance:
                    next_due=min(upcoming, default=None))
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceRow:
+class InvoiceRow(NamedTuple):
     """One invoice as its row shows it, formatted in Python once: a 300-invoice page spent
-    most of its time in the template's per-row attribute lookups and filter calls."""
+    most of its time in the template's per-row attribute lookups, filter calls and escaping.
+
+    The template unpacks each row into plain names in this order (`{% for position, number,
+    … in rows %}`): a name is a local variable there, an attribute one more call per value.
+    tests/test_templating.py checks the two orders agree."""
+    position: int       # 1, 2, …: the row's element ids
     number: str
     tick: str           # what its box sends (cpp.selection)
     cents: int
@@ -61,17 +66,22 @@ class InvoiceRow:
     balance: str
     details: str
     plain: str          # the balance as typed in an amount field: "1234.50"
+    checked: bool       # ticked again: kept through a login, or a refused Pay Bill's
+    amount: str         # what its amount field holds: as typed before, or `plain`
 
     @classmethod
-    def all_of(cls, invoices: list[Invoice], today: dt.date,
-               location_names: dict[str, str]) -> list[InvoiceRow]:
+    def all_of(cls, invoices: list[Invoice], today: dt.date, location_names: dict[str, str],
+               ticked: set[str] = frozenset(), typed: dict[str, str] | None = None
+               ) -> list[InvoiceRow]:
         currency, locale = current_app.config["CURRENCY"], formatting_locale()
+        typed = typed or {}
         # Translated once, filled in per row (a 300-invoice page).
         invoiced, due_on, no_due = (gettext("Invoiced %(date)s"), gettext("Due %(date)s"),
                                     gettext("No due date"))
         rows = []
-        for invoice in invoices:
-            cents = to_cents(invoice.balance_due)
+        for position, invoice in enumerate(invoices, 1):
+            number, balance_due, due_date = invoice.number, invoice.balance_due, invoice.due_date
+            cents = to_cents(balance_due)
             details = [location_names.get(invoice.location, invoice.location or "")]
             if invoice.description:
                 details.append(invoice.description + (f" ({invoice.reference_number})"
@@ -79,17 +89,17 @@ class InvoiceRow:
             elif invoice.reference_number:
                 details.append(f"({invoice.reference_number})")
             details.append(invoiced % {"date": formatted_date(invoice.date, 'medium', locale)})
+            plain = f"{balance_due:.2f}"
             rows.append(cls(
-                number=invoice.number, tick=tick_of(invoice.number, cents),
-                cents=cents,
+                position=position, number=number, tick=tick_of(number, cents), cents=cents,
                 location=invoice.location or "",
-                due_iso=invoice.due_date.isoformat() if invoice.due_date else "",
-                due=(due_on % {"date": formatted_date(invoice.due_date, 'medium', locale)}
-                     if invoice.due_date else no_due),
+                due_iso=due_date.isoformat() if due_date else "",
+                due=(due_on % {"date": formatted_date(due_date, 'medium', locale)}
+                     if due_date else no_due),
                 overdue=invoice.is_overdue(today),
-                balance=formatted_money(invoice.balance_due, currency, locale),
+                balance=formatted_money(balance_due, currency, locale),
                 details=" · ".join(part for part in details if part),
-                plain=f"{invoice.balance_due:.2f}",
+                plain=plain, checked=number in ticked, amount=typed.get(number, plain),
             ))
         return rows
 
@@ -136,13 +146,15 @@ def render_page(invoices: list[Invoice], customer, pay_url: str, retick: set[str
     today = dt.date.today()
     kept = set(session.pop("kept_selection", None) or ())  # a refused Pay Bill's ticks
     locations = location_names(invoices)
+    typed = session.pop("pending_amounts", None) or {}
     return render_template(
-        "invoices/index.html", invoices=invoices, rows=InvoiceRow.all_of(invoices, today, locations),
-        balance=Balance.of(invoices, today), retick=set(retick) | kept,
+        "invoices/index.html", invoices=invoices,
+        rows=InvoiceRow.all_of(invoices, today, locations, set(retick) | kept, typed),
+        balance=Balance.of(invoices, today),
         reticked=sum(1 for invoice in invoices if invoice.number in retick),
         locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
-        customer=customer, pay_url=pay_url, typed=session.pop("pending_amounts", None) or {},
+        customer=customer, pay_url=pay_url,
         messages=page_messages(), **{"via_link": False, **extra},
     )
 

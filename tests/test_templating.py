@@ -66,3 +66,17 @@ def test_the_portals_templates_use_the_fast_escape(app):
     assert code.count("environment.escape_output(") > 20
     assert code.replace("escape_output(", "").count("escape(") == 0
 
+
+def test_the_invoices_page_unpacks_rows_in_invoice_row_order(app):
+    """The row loop names InvoiceRow's fields by position: a field added or moved on one side
+    only would put, say, the balance where the details go."""
+    from jinja2 import nodes
+
+    from cpp.invoices import InvoiceRow
+
+    source = app.jinja_env.loader.get_source(app.jinja_env, "invoices/index.html")[0]
+    loops = [loop for loop in app.jinja_env.parse(source).find_all(nodes.For)
+             if isinstance(loop.iter, nodes.Name) and loop.iter.name == "rows"
+             and isinstance(loop.target, nodes.Tuple)]
+    assert len(loops) == 1
+    assert [name.name for name in loops[0].target.items] == list(InvoiceRow._fields)
