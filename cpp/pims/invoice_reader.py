@@ -51,10 +51,15 @@ def read_open_invoices(content: bytes) -> list[Invoice]:
 
 def read_invoice(row) -> Invoice:
     # One pass over the row's children (findtext per field would search it eight times).
+    # Each .text is a new string made from lxml's tree: read once. (A comment's text lands
+    # under the Comment factory as its key, which no field is looked up by.)
     fields: dict[str, str] = {}
     for child in row:
-        if isinstance(child.tag, str) and child.text is not None and child.text.strip():
-            fields[child.tag] = child.text.strip()
+        text = child.text
+        if text is not None:
+            text = text.strip()
+            if text:
+                fields[child.tag] = text
     number, date = fields.get(NUMBER), fields.get(DATE)
     if number is None or date is None:
         raise UnreadableAnswer("an invoice without its Number or Date")
