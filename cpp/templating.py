@@ -6,21 +6,22 @@ string that escapes the text in C (about 16 ns) and then wraps it in a Markup ob
 have). The wrapper is thrown away at once: output is joined into the page as text. A
 300-invoice page escapes about 4,800 values, so the wrappers alone cost it over a millisecond.
 
-`escape_output` escapes plain strings straight to text and hands everything else (Markup,
-anything with `__html__`, numbers, Undefined) to markupsafe.escape unchanged, so what is and
-is not escaped stays exactly Jinja's decision; only the discarded wrapper is gone.
+`escape_output` escapes plain strings straight to text, passes Markup through and writes
+integers as digits (what markupsafe.escape makes of those, without its copy into a new
+Markup), and hands everything else (anything with `__html__`, Undefined, other numbers) to
+markupsafe.escape, so what is and is not escaped stays exactly Jinja's decision.
 FastEscapeCodeGenerator makes templates call it. Only where autoescaping is known at compile
 time: a template that switches it with an expression keeps Jinja's own code.
 
 The code generator hooks one of Jinja's internal methods. If a Jinja release renames it,
 templates quietly compile as before (still escaped, just slower), and
-tests/test_units.py::test_templates_use_the_fast_escape says so.
+tests/test_templating.py::test_the_portals_templates_use_the_fast_escape says so.
 """
 from __future__ import annotations
 
 from flask import Flask
 from jinja2.compiler import CodeGenerator
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 try:
     # MarkupSafe's own C escaping, as markupsafe.escape uses it: the same entities, byte for byte.
@@ -32,8 +33,13 @@ except ImportError:  # a MarkupSafe without its C speedups (or one that renamed 
 
 def escape_output(value: object) -> str:
     """What `{{ value }}` writes under autoescaping: markupsafe.escape's text."""
-    if type(value) is str:  # exactly str: a subclass (Markup) may carry its own __html__
+    kind = type(value)  # exact types: a subclass may carry an __html__ of its own
+    if kind is str:
         return _escape_text(value)
+    if kind is Markup:  # already safe (translated text, a rendered block): as it is
+        return value
+    if kind is int:  # digits and a sign: nothing to escape
+        return str(value)
     return escape(value)
 
 

@@ -21,7 +21,7 @@ class HasHtml:
 
 @pytest.mark.parametrize("value", [
     "INV-40001", "", HOSTILE, "ünïcödé <b>", Markup("<b>already safe</b>"), HasHtml(),
-    42, Decimal("10.50"), None,
+    42, -7, 10**30, True, Decimal("10.50"), None, Markup("<i>x</i>") + "<b>",
 ])
 def test_escape_output_writes_what_markupsafe_writes(value):
     assert str(escape_output(value)) == str(escape(value))
