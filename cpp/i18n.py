@@ -30,7 +30,7 @@ from flask import (
     request,
 )
 from flask_babel import Babel, get_locale, get_translations, gettext
-from jinja2 import pass_context
+from jinja2 import pass_eval_context
 from markupsafe import Markup
 
 from .auth.routes import safe_next
@@ -157,24 +157,28 @@ def compiled_catalogues(app: Flask) -> str:
     return str(target)
 
 
-@pass_context
-def template_gettext(context, string: str, /, **variables) -> str:
+@pass_eval_context
+def template_gettext(eval_ctx, string: str, /, **variables) -> str:
     """Exactly Jinja's new-style gettext (the result is always a %-format, escaped in an HTML
     template), in one call. Positional-only, so that a template variable may be called
-    `string` or `num`, as with Jinja's own."""
+    `string` or `num`, as with Jinja's own.
+
+    It needs only to know whether the template autoescapes: passed the evaluation context,
+    not the whole context, which Jinja copies (every variable and block) for each call made
+    after a {% set %} or inside a loop."""
     catalogue = translations()
-    if not context.eval_ctx.autoescape:
+    if not eval_ctx.autoescape:
         return catalogue.ugettext(string) % variables
     if not variables:
         return _page_text(catalogue, string)
     return Markup(catalogue.ugettext(string)) % variables  # noqa: S704 - see _page_text
 
 
-@pass_context
-def template_ngettext(context, singular: str, plural: str, num: int, /, **variables) -> str:
+@pass_eval_context
+def template_ngettext(eval_ctx, singular: str, plural: str, num: int, /, **variables) -> str:
     variables.setdefault("num", num)
     text = translations().ungettext(singular, plural, num)
-    return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704
+    return (Markup(text) if eval_ctx.autoescape else text) % variables  # noqa: S704
 
 
 @lru_cache(maxsize=4096)
