@@ -128,19 +128,31 @@ class Database:
 
     def _sqlite_transactions(self) -> None:
         """Let SQLite's own transactions through: pysqlite's implicit BEGIN off, WAL on, and
-        BEGIN IMMEDIATE for writes so that check-then-write is atomic."""
+        BEGIN IMMEDIATE for writes so that check-then-write is atomic. Every write is flushed
+        to disk at commit (synchronous=FULL) unless it asked not to be (see transaction())."""
         @event.listens_for(self.engine, "connect")
-        def on_connect(dbapi_connection, _record):
+        def on_connect(dbapi_connection, record):
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
+            record.info["cpp_synchronous"] = "FULL"
 
         @event.listens_for(self.engine, "begin")
         def on_begin(connection):
-            write = connection.get_execution_options().get("cpp_write")
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            options = connection.get_execution_options()
+            if options.get("cpp_write"):
+                # A setting of the connection, which goes back to the pool: set for every
+                # write, so a ledger write after a session's never inherits NORMAL.
+                synchronous = "FULL" if options.get("cpp_durable", True) else "NORMAL"
+                if connection.info.get("cpp_synchronous") != synchronous:
+                    connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+                    connection.info["cpp_synchronous"] = synchronous
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("BEGIN")
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -165,11 +177,22 @@ class Database:
             connection.close()  # back to the pool, which ends any transaction it opened
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A write transaction: committed at the end, rolled back on any exception."""
+    def transaction(self, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction: committed at the end, rolled back on any exception.
+
+        Durable (the default, and always for the ledger): on disk when the commit returns.
+        `durable=False` is for state a power cut may cost without harm (a session's idle
+        clock, a login counter): the commit is atomic and never corrupts anything, but is
+        flushed to disk with the next durable commit or checkpoint instead of waiting for
+        its own flush (SQLite: synchronous=NORMAL under WAL; PostgreSQL:
+        synchronous_commit off). A customer's visit makes about twenty commits; each flush
+        is a wait on the disk.
+        """
         with self.engine.connect() as connection:
-            connection.execution_options(cpp_write=True)
+            connection.execution_options(cpp_write=True, cpp_durable=durable)
             with connection.begin():
+                if self.postgresql and not durable:
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield Connection(connection, self.postgresql)
 
     def dispose(self) -> None:

@@ -187,3 +187,74 @@ def test_two_portal_processes_on_one_postgresql_ledger_post_each_payment_once(
         for portal in portals:
             portal.stop()
         next(schema, None)  # drops the schema
+
+
+def flush_setting(db) -> str:
+    """What this transaction's commit waits for: SQLite's synchronous (2 FULL, 1 NORMAL), or
+    PostgreSQL's synchronous_commit."""
+    return str(db.execute("SHOW synchronous_commit" if db.postgresql
+                          else "PRAGMA synchronous").fetchone()[0])
+
+
+@pytest.mark.parametrize("ledger_database", ["sqlite", "postgresql"], indirect=True)
+def test_a_write_that_may_be_lost_skips_the_flush_and_the_next_write_never_inherits_it(
+        ledger_database):
+    database = Database(ledger_database)
+    durable, relaxed = ("on", "off") if database.postgresql else ("2", "1")
+    try:
+        for _ in range(3):  # the pool hands the same connection back each time
+            with database.transaction(durable=False) as db:
+                assert flush_setting(db) == relaxed
+            with database.transaction() as db:
+                assert flush_setting(db) == durable
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("ledger_database", ["sqlite", "postgresql"], indirect=True)
+def test_only_sessions_login_counters_and_leases_skip_the_flush(ledger_database):
+    """What a power cut may take without harm: a session's save, a login count, a posting
+    lease (its holder writes the attempt durably before it calls out). Never a payment's
+    state, a receipt's claim, an ended session or a job lock."""
+    from decimal import Decimal
+
+    from sqlalchemy import event
+
+    from cpp.payments import record
+    from cpp.payments.ledger import PaymentInvoice
+    from cpp.shared_state.database_backend import DatabaseSharedState
+
+    database = Database(ledger_database)
+    migrate.upgrade(database)
+    commits: list[bool] = []
+    event.listen(database.engine, "commit", lambda connection: commits.append(
+        connection.get_execution_options().get("cpp_durable", True)))
+    state, ledger = DatabaseSharedState(database), Ledger(database)
+
+    def durable(action) -> list[bool]:
+        commits.clear()
+        action()
+        return commits[:]
+
+    try:
+        assert durable(lambda: state.save_session("k", "{}", 9e9)) == [False]
+        assert durable(lambda: state.count_attempt("account:A-1", 60)) == [False]
+        assert durable(lambda: state.uncount_attempt("account:A-1")) == [False]
+        assert durable(lambda: state.delete_session("k")) == [True]  # logout: gone for good
+        assert durable(lambda: state.take_lock("job", "me", 60)) == [True]
+        created = []
+
+        def create() -> None:
+            created.append(record.create(
+                ledger, "test", customer_code="A-1", customer_name="A", customer_email=None,
+                invoices=[PaymentInvoice("I-1", Decimal("10.00"), "MAIN", None, None)])[0])
+
+        assert durable(create) == [True]
+        payment_id = ledger.get(created[0]).id
+        assert durable(lambda: record.take_lease(ledger, payment_id, states.NEW, 60)) == [False]
+        assert durable(lambda: record.transition(
+            ledger, payment_id, states.NEW, states.STAGED, "staged", transport_key="tk",
+            validation_key="vk")) == [True]
+        assert durable(lambda: record.release_lease(ledger, payment_id)) == [False]
+    finally:
+        database.dispose()

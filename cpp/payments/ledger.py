@@ -106,8 +106,8 @@ class Ledger:
     def connect(self):
         return self.database.connect()
 
-    def transaction(self):
-        return self.database.transaction()
+    def transaction(self, durable: bool = True):
+        return self.database.transaction(durable)
 
     def create(self, db: Connection, *, customer_code: str, customer_name: str,
                customer_email: str | None, invoices: list[PaymentInvoice],

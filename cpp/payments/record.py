@@ -96,9 +96,13 @@ def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> b
 
     Two requests that both find a payment approved must not both post it: the one that gets
     the lease does, the other waits for the outcome. A crashed holder's lease simply runs out.
+
+    Not waiting for the disk (durable=False): the lease keeps live processes apart, and they
+    all see it at once. Every holder writes its attempt durably before it calls out (which
+    also puts the lease on disk), so a power cut before that loses a lease nobody acted on.
     """
     now = utcnow()
-    with ledger.transaction() as db:
+    with ledger.transaction(durable=False) as db:
         return db.execute(
             "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
             " AND (lease_until IS NULL OR lease_until < ?)",
@@ -108,7 +112,8 @@ def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> b
 
 
 def release_lease(ledger: Ledger, payment_id: int) -> None:
-    with ledger.transaction() as db:
+    # Lost to a power cut, the lease just runs out (take_lease's `seconds`).
+    with ledger.transaction(durable=False) as db:
         db.execute("UPDATE payments SET lease_until = NULL WHERE id = ?", (payment_id,))
 
 

@@ -11,6 +11,10 @@ SWEEP_EVERY = 300
 
 
 class DatabaseSharedState:
+    """Sessions and login counters are written without waiting for the disk (a power cut may
+    lose the last few: a customer logs in again, an attacker gains a guess or two); ending a
+    session (logout, a new id at login) and job locks wait for it, as the ledger does."""
+
     def __init__(self, database: Database):
         self.database = database
         self.connect, self.transaction = database.connect, database.transaction
@@ -24,7 +28,7 @@ class DatabaseSharedState:
         return row[0] if row else None
 
     def save_session(self, key: str, data: str, expires_at: float) -> None:
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute("INSERT INTO web_sessions (key, data, expires_at) VALUES (?, ?, ?)"
                        " ON CONFLICT(key) DO UPDATE SET data = excluded.data,"
                        " expires_at = excluded.expires_at",
@@ -44,7 +48,7 @@ class DatabaseSharedState:
         it starts a new one. Two processes counting at once each get their own number.
         """
         now = time.time()
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             return db.execute(
                 "INSERT INTO login_attempts (key, hits, window_start) VALUES (?, 1, ?)"
                 " ON CONFLICT(key) DO UPDATE SET"
@@ -58,7 +62,7 @@ class DatabaseSharedState:
 
     def uncount_attempt(self, key: str) -> None:
         """Take back one counted attempt (it turned out not to be a failure)."""
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute("UPDATE login_attempts SET hits = hits - 1 WHERE key = ? AND hits > 0",
                        (key,))
 
