@@ -200,8 +200,11 @@ def flush_setting(db) -> str:
 def test_a_write_that_may_be_lost_skips_the_flush_and_the_next_write_never_inherits_it(
         ledger_database):
     database = Database(ledger_database)
-    durable, relaxed = ("on", "off") if database.postgresql else ("2", "1")
     try:
+        with database.connect() as db:  # the server's own setting, on PostgreSQL
+            durable = flush_setting(db) if database.postgresql else "2"
+        relaxed = "off" if database.postgresql else "1"
+        assert durable != relaxed
         for _ in range(3):  # the pool hands the same connection back each time
             with database.transaction(durable=False) as db:
                 assert flush_setting(db) == relaxed

@@ -89,6 +89,7 @@ READABLE = {
                                   reference="O&apos;Brien")],
     "empty optional elements": [row(due="", reference="", description="")],
     "a comment among the fields": [row(extra="<!-- PIMS debug -->")],
+    "a processing instruction among the fields": [row(extra="<?pims debug?>")],
     "no invoices": [],
 }
 
@@ -140,6 +141,13 @@ def test_an_external_entity_is_never_fetched(pims_says, tmp_path):
             .encode() + invoices_answer(row(description="&e;")).split(b"?>", 1)[1])
     (invoice,) = pims_says(body).get_open_invoices("M-1")
     assert invoice.description is None and invoice.number == "INV-1"
+
+
+def test_an_entity_reference_among_the_fields_is_not_a_field(pims_says):
+    body = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "INV-9">]>'
+            + invoices_answer(row(extra="&e;")).split(b"?>", 1)[1])
+    (invoice,) = pims_says(body).get_open_invoices("M-1")
+    assert fields(invoice) == fields(pims_says(invoices_answer(row())).get_open_invoices("M")[0])
 
 
 def test_a_long_amount_is_refused_before_it_is_read_or_kept(pims_says):

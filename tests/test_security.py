@@ -112,6 +112,23 @@ def test_a_cookie_copied_before_logout_is_dead_after_it(portal, visitor, sandbox
     assert app.extensions["ledger"].find() == []
 
 
+def test_logout_deletes_the_stored_session_rather_than_overwriting_it(portal, visitor):
+    """Deleting is a durable write; a session save is not (cpp.database): a logout saved as an
+    overwrite could come back from a power cut with the customer's data in it."""
+    from cpp.server_session import store_key
+
+    app, _ = portal
+    visitor.login("M-1000")
+    before = visitor.session.cookies.get("session")
+    database = app.extensions["database"]
+    assert database.fetch_one("SELECT 1 FROM web_sessions WHERE key = ?", (store_key(before),))
+    page = visitor.post_form("/logout", {})
+    assert "You have been logged out." in page.text  # the flash, under a new id
+    assert visitor.session.cookies.get("session") != before
+    assert database.fetch_one("SELECT 1 FROM web_sessions WHERE key = ?",
+                              (store_key(before),)) is None
+
+
 def test_the_cookie_is_an_opaque_id_renewed_at_login(portal, visitor):
     visitor.get("/login")
     before = visitor.session.cookies.get("session")

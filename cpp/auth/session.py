@@ -55,6 +55,10 @@ def start_session(customer: Customer) -> None:
 def end_session() -> None:
     logout_user()
     session.clear()
+    # What follows (a flash, say) goes under a new id: the old one is deleted, which is a
+    # durable write, rather than overwritten by a session save, which is not (a power cut
+    # could bring the logged-in data back under the old cookie).
+    session.regenerate()
 
 
 def load_customer(code: str) -> PortalCustomer | None:

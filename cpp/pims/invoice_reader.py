@@ -51,9 +51,10 @@ def read_open_invoices(content: bytes) -> list[Invoice]:
 
 def read_invoice(row) -> Invoice:
     # One pass over the row's children (findtext per field would search it eight times).
-    # Each .text is a new string made from lxml's tree: read once. (A comment's text lands
-    # under the Comment factory as its key, which no field is looked up by.)
-    fields: dict[str, str] = {}
+    # Each .text is a new string made from lxml's tree: read once. (A comment, processing
+    # instruction or entity reference among the fields lands under lxml's factory function
+    # as its key, which no field is looked up by.)
+    fields: dict[object, str] = {}
     for child in row:
         text = child.text
         if text is not None:

@@ -12,8 +12,9 @@ SWEEP_EVERY = 300
 
 class DatabaseSharedState:
     """Sessions and login counters are written without waiting for the disk (a power cut may
-    lose the last few: a customer logs in again, an attacker gains a guess or two); ending a
-    session (logout, a new id at login) and job locks wait for it, as the ledger does."""
+    lose those written since the last durable commit: a customer logs in again, an attacker
+    gets back the guesses counted since); ending a session (logout, a new id at login) and
+    job locks wait for it, as the ledger does (docs/deploy.md)."""
 
     def __init__(self, database: Database):
         self.database = database
