@@ -177,6 +177,32 @@ def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pi
         client.get_payment("R1")
 
 
+def payment_answer(payment_id: str | None = "PAY-1", reference: str = "R1") -> bytes:
+    return envelope(
+        f'<GetPaymentResponse xmlns="{NS}"><Payment>'
+        + (f"<PaymentId>{payment_id}</PaymentId>" if payment_id is not None else "")
+        + f"<PaymentReference>{reference}</PaymentReference><CustomerCode>M-1</CustomerCode>"
+        "<Amount>1e30</Amount><Allocations><Allocation><InvoiceNumber>INV-1</InvoiceNumber>"
+        "<Amount>1e30</Amount></Allocation></Allocations>"
+        "<PaidAt>2026-11-01T10:00:00Z</PaidAt></Payment></GetPaymentResponse>")
+
+
+def test_posting_learns_a_payment_is_in_pims_whatever_else_its_record_holds(pims_says):
+    """Before applying a payment a second time, posting asks only whether PIMS has it and
+    under which id: the impossible amounts above do not keep it from being marked posted."""
+    assert pims_says(payment_answer()).applied_payment_id("R1") == "PAY-1"
+    assert pims_says(envelope(f'<GetPaymentResponse xmlns="{NS}"/>')).applied_payment_id(
+        "R1") is None
+
+
+@pytest.mark.parametrize("answer", [payment_answer(payment_id=None), payment_answer(" "),
+                                    payment_answer(reference="SOMEONE-ELSES")],
+                         ids=["no id", "a blank id", "another reference"])
+def test_a_payment_record_without_its_id_or_with_another_reference_is_unusable(pims_says, answer):
+    with pytest.raises(PimsUnavailable):
+        pims_says(answer).applied_payment_id("R1")
+
+
 def test_an_answer_too_large_is_cut_off_and_the_next_call_works(pims_says):
     """A broken or hostile PIMS streaming megabytes (here 17 MB of invoices, which would read)
     must not fill the portal's memory: the answer is cut off at 16 MB, and the next call goes

@@ -67,9 +67,9 @@ def post_to_pims(payment: Payment) -> None:
     pims = get_pims()
     attempt = record_attempt(payment, "posting to PIMS")
     try:
-        existing = pims.get_payment(payment.reference) if attempt > 1 else None
-        if existing is not None:
-            pims_id = existing.payment_id
+        existing_id = pims.applied_payment_id(payment.reference) if attempt > 1 else None
+        if existing_id is not None:
+            pims_id = existing_id
         else:
             pims_id, _ = pims.apply_payment(PaymentToApply(
                 reference=payment.reference, customer_code=payment.customer_code,

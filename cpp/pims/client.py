@@ -99,6 +99,20 @@ class PimsClient:
             log.warning("PIMS GetPayment answered something unusable: %s", exc)
             raise PimsUnavailable("PIMS GetPayment: unusable answer") from None
 
+    def applied_payment_id(self, reference: str) -> str | None:
+        """PIMS's id of the payment applied under `reference`, or None if there is none: all
+        that posting asks before it would apply a payment again. Only the id and reference
+        are read, so an odd amount or date elsewhere in PIMS's record cannot hold up a
+        payment that is in PIMS already (get_payment reads the whole record)."""
+        found = self._call("GetPayment", PaymentReference=reference)
+        if found is None:
+            return None
+        payment_id = str(getattr(found, "PaymentId", None) or "").strip()
+        if not payment_id or str(getattr(found, "PaymentReference", "") or "").strip() != reference:
+            log.warning("PIMS GetPayment answered without this payment's id or reference")
+            raise PimsUnavailable("PIMS GetPayment: unusable answer")
+        return payment_id
+
     def ping(self) -> PimsStatus:
         """A health check that reads and changes nothing: PIMS answers, and accepts our
         web-services user (PimsCredentialsRejected if not; PimsUnavailable if it cannot be
