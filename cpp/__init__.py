@@ -5,7 +5,7 @@ import os
 
 from flask import Flask
 
-from . import i18n, invoices, kiosk, shared_state, shop_settings, staff, templating
+from . import i18n, invoices, kiosk, shared_state, shop_settings, staff, static_files, templating
 from .auth import routes as auth_routes
 from .auth.session import load_customer
 from .cayan import client as cayan_client
@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_security_headers(app)
+    static_files.init_app(app)
     register_proxy_support(app)
     register_commands(app)
     start_reconciler(app)
