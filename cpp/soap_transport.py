@@ -13,12 +13,19 @@ What the requests Session did and this keeps:
 * no retries and no redirects: a POST such as ApplyPayment is sent exactly once, and an answer
   that is not the service's own (a 3xx) is handled as the unusable answer it is.
 
-And one thing it did not: an answer over MAX_ANSWER_BYTES is cut off (AnswerTooLarge).
+And two things it did not: an answer over MAX_ANSWER_BYTES is cut off (AnswerTooLarge), and
+so is one still arriving when the read timeout has passed since the post went out
+(AnswerTooSlow). The read timeout alone applies to each read, so a server dripping its answer
+a byte at a time could hold a worker thread for as long as it liked; now the timeout
+(PIMS_TIMEOUT, CAYAN_TIMEOUT: "how long to wait") bounds the whole answer, which is also what
+the posting lease (cpp.payments.posting.lease_seconds) counts on.
 
 zeep still reads the WSDL (a local file) through its own session, and still builds, signs and
 reads every message.
 """
 from __future__ import annotations
+
+import time
 
 import certifi
 import urllib3
@@ -32,8 +39,16 @@ CONNECTIONS_PER_HOST = 10
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
+# Read in pieces of up to this much, each as soon as it arrives.
+READ_SIZE = 64 * 1024
+
+
 class AnswerTooLarge(urllib3.exceptions.HTTPError):
     """An answer over MAX_ANSWER_BYTES: the service is unavailable, as for any broken answer."""
+
+
+class AnswerTooSlow(urllib3.exceptions.HTTPError):
+    """An answer not complete within the read timeout of the post: unavailable, as a timeout."""
 
 
 class SoapAnswer:
@@ -54,18 +69,40 @@ class PooledTransport(Transport):
             num_pools=4, maxsize=CONNECTIONS_PER_HOST, retries=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+        self._read_timeout = read_timeout
 
     def post(self, address: str, message: bytes, headers: dict) -> SoapAnswer:
+        deadline = time.monotonic() + self._read_timeout
         answer = self._pool.request("POST", address, body=message,
                                     headers={"User-Agent": self._user_agent, **headers},
                                     redirect=False, preload_content=False)
         try:
-            content = answer.read(MAX_ANSWER_BYTES + 1)
-            if len(content) > MAX_ANSWER_BYTES:
-                raise AnswerTooLarge(f"over {MAX_ANSWER_BYTES} bytes")
+            content = read_by(answer, deadline, self._read_timeout)
         except BaseException:
             answer.close()  # a half-read connection is closed: the pool's next use reconnects
             raise
         finally:
             answer.release_conn()
         return SoapAnswer(answer.status, content, answer.headers)
+
+
+def read_by(answer, deadline: float, read_timeout: float) -> bytes:
+    """The whole body, at most MAX_ANSWER_BYTES, all of it by `deadline` (time.monotonic()).
+
+    Each read waits no longer than what is left until the deadline (the socket's timeout,
+    which urllib3 sets again for the connection's next request)."""
+    sock = getattr(answer.connection, "sock", None)
+    parts, size = [], 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AnswerTooSlow(f"not complete within {read_timeout} s")
+        if sock is not None:
+            sock.settimeout(min(read_timeout, left))
+        part = answer.read1(READ_SIZE)
+        if not part:
+            return b"".join(parts)
+        size += len(part)
+        if size > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge(f"over {MAX_ANSWER_BYTES} bytes")
+        parts.append(part)

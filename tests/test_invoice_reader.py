@@ -214,3 +214,43 @@ def test_an_answer_too_large_is_cut_off_and_the_next_call_works(pims_says):
         pims_says(body).get_open_invoices("M-1")
     (invoice,) = pims_says(invoices_answer(row())).get_open_invoices("M-1")
     assert invoice.number == "INV-1"
+
+
+def test_an_answer_dripped_slowly_is_cut_off_at_the_timeout(pims_says):
+    """Every byte inside the read timeout, the whole answer far past it: a PIMS dripping its
+    answer must not hold the worker thread for as long as it likes. The timeout (here 1 s)
+    bounds the whole answer; the same client then works as usual."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    hung_up = threading.Event()
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)  # the request: one small post
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                               b"Content-Length: 100000\r\n\r\n")
+            try:  # 1 byte every 50 ms, and hang up after 20 s (a failing test ends there)
+                for _ in range(400):
+                    connection.sendall(b" ")
+                    time.sleep(0.05)
+            except OSError:
+                hung_up.set()  # the portal closed the connection
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    client = PimsClient(f"http://127.0.0.1:{listener.getsockname()[1]}/pims", "test-user",
+                        "test-password-not-real", 1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PimsUnavailable):
+            client.get_open_invoices("M-1")
+        assert time.monotonic() - started < 10  # about 1 s; without the bound, until PIMS hangs up
+        assert hung_up.wait(10)
+    finally:
+        listener.close()
+    (invoice,) = pims_says(invoices_answer(row())).get_open_invoices("M-1")
+    assert invoice.number == "INV-1"
