@@ -14,11 +14,13 @@ What the requests Session did and this keeps:
   that is not the service's own (a 3xx) is handled as the unusable answer it is.
 
 And two things it did not: an answer over MAX_ANSWER_BYTES is cut off (AnswerTooLarge), and
-so is one still arriving when the read timeout has passed since the post went out
-(AnswerTooSlow). The read timeout alone applies to each read, so a server dripping its answer
-a byte at a time could hold a worker thread for as long as it liked; now the timeout
-(PIMS_TIMEOUT, CAYAN_TIMEOUT: "how long to wait") bounds the whole answer, which is also what
-the posting lease (cpp.payments.posting.lease_seconds) counts on.
+so is a body still arriving when the read timeout has passed since its headers came
+(AnswerTooSlow). The read timeout alone applies to each read, so a server dripping its body a
+byte at a time could hold a worker thread for as long as it liked. What this does not bound,
+because urllib3 and http.client read them inside one call, each read within the timeout: a
+status line or headers dripped a byte at a time, and a chunked body's size lines and trailers.
+A server doing that is hostile, not slow; an outside watchdog that closes the socket would be
+the cure.
 
 zeep still reads the WSDL (a local file) through its own session, and still builds, signs and
 reads every message.
@@ -48,7 +50,7 @@ class AnswerTooLarge(urllib3.exceptions.HTTPError):
 
 
 class AnswerTooSlow(urllib3.exceptions.HTTPError):
-    """An answer not complete within the read timeout of the post: unavailable, as a timeout."""
+    """A body not complete within the read timeout of its headers: unavailable, as a timeout."""
 
 
 class SoapAnswer:
@@ -72,12 +74,15 @@ class PooledTransport(Transport):
         self._read_timeout = read_timeout
 
     def post(self, address: str, message: bytes, headers: dict) -> SoapAnswer:
-        deadline = time.monotonic() + self._read_timeout
+        # identity: never a compressed answer, whose decoding could read on without end
         answer = self._pool.request("POST", address, body=message,
-                                    headers={"User-Agent": self._user_agent, **headers},
+                                    headers={"User-Agent": self._user_agent,
+                                             "Accept-Encoding": "identity", **headers},
                                     redirect=False, preload_content=False)
         try:
-            content = read_by(answer, deadline, self._read_timeout)
+            # Counted from the headers, so a service that took most of the timeout to start
+            # answering still has it all to send its answer, as before.
+            content = read_by(answer, time.monotonic() + self._read_timeout, self._read_timeout)
         except BaseException:
             answer.close()  # a half-read connection is closed: the pool's next use reconnects
             raise
@@ -90,7 +95,9 @@ def read_by(answer, deadline: float, read_timeout: float) -> bytes:
     """The whole body, at most MAX_ANSWER_BYTES, all of it by `deadline` (time.monotonic()).
 
     Each read waits no longer than what is left until the deadline (the socket's timeout,
-    which urllib3 sets again for the connection's next request)."""
+    which urllib3 sets again for the connection's next request). An answer that closes its
+    connection (HTTP/1.0, Connection: close) has no socket left to set: its reads wait up to
+    the read timeout each, so it ends within about twice the timeout."""
     sock = getattr(answer.connection, "sock", None)
     parts, size = [], 0
     while True:
