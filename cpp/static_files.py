@@ -5,7 +5,8 @@ added by url_for). A request whose `v` is the file's current hash gets a year's 
 customer's phone loads the next page without asking again for the stylesheet and the script.
 When the portal is upgraded, the file's hash, and so its URL, changes with it. Without `v`,
 or with an old one, the answer is revalidated every time (Flask's default), so an old page
-still in a browser never holds on to an outdated file.
+still in a browser never holds on to an outdated file. A cache in front of the portal must
+keep the query string in its key, as IIS ARR and nginx do by default (docs/deploy.md).
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from flask import Flask, current_app, request
 from werkzeug.security import safe_join
 
 YEAR = 365 * 24 * 3600
-# (path, size, modified time) -> hash: a file changed in place gets a new one.
-_versions: dict[tuple[str, int, int], str] = {}
+# The file itself (device, inode or Windows file id, size, modified time) -> hash: a file
+# changed in place gets a new one, and the many names Windows accepts for one file
+# (Portal.CSS, "portal.css.") share one entry. Bounded all the same.
+_versions: dict[tuple[int, int, int, int], str] = {}
+MAX_VERSIONS = 1024
 
 
 def version_of(folder: str, filename: str) -> str | None:
@@ -29,11 +33,15 @@ def version_of(folder: str, filename: str) -> str | None:
         stat = os.stat(path)
     except OSError:
         return None
-    key = (path, stat.st_size, stat.st_mtime_ns)
-    if key not in _versions:
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    version = _versions.get(key)
+    if version is None:
         with open(path, "rb") as file:
-            _versions[key] = hashlib.sha256(file.read()).hexdigest()[:12]
-    return _versions[key]
+            version = hashlib.sha256(file.read()).hexdigest()[:12]
+        if len(_versions) >= MAX_VERSIONS:
+            _versions.clear()
+        _versions[key] = version
+    return version
 
 
 def init_app(app: Flask) -> None:

@@ -50,4 +50,9 @@ def test_a_file_changed_in_place_gets_a_new_version(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{12}", first)
     assert version_of(str(tmp_path), "style.css") not in (None, first)
     assert version_of(str(tmp_path), "missing.css") is None
+    (tmp_path / "same.css").hardlink_to(style)  # another name for the file: one entry
+    from cpp import static_files
+    entries = len(static_files._versions)
+    assert version_of(str(tmp_path), "same.css") == version_of(str(tmp_path), "style.css")
+    assert len(static_files._versions) == entries
     assert version_of(str(tmp_path / "sub"), "../style.css") is None  # never outside its folder
