@@ -208,6 +208,29 @@ def test_killed_after_approval_before_posting(crash_env, sandbox, faults):
     assert_exactly_one_posting(sandbox, ledger)
 
 
+def test_another_customers_payment_under_our_reference_goes_to_staff_not_posted(
+        crash_env, sandbox, faults):
+    """If PIMS turns out to hold a payment under this payment's reference for another
+    customer, this one is not marked posted on the strength of it (its invoices would stay
+    unpaid) and not applied again: staff are asked, with both in its history."""
+    from .test_pims_contract import client_for, payment
+
+    portal, ledger, _ = crash_env
+    kill_during_apply_payment(portal, faults, "before")
+    (ours,) = ledger.find()
+    assert ours.state == states.APPROVED and sandbox.pims.all_payments() == []
+    other_id, _ = client_for(sandbox.pims_url).apply_payment(
+        payment(ours.reference, "M-1001", ("INV-20011", "129.00")))
+    portal.start()
+    wait_for_leases_to_lapse(ledger)
+    portal.cli("reconcile", "--all")
+    (ours,) = ledger.find()
+    assert ours.state == states.NEEDS_ATTENTION and ours.pims_payment_id is None
+    assert [p["customer_code"] for p in sandbox.pims.all_payments()] == ["M-1001"]
+    assert any(f"payment {other_id} under this reference, for customer M-1001" in event["reason"]
+               for event in ledger.events(ours.id))
+
+
 def test_killed_during_apply_payment_after_pims_did_the_work(crash_env, sandbox, faults):
     portal, ledger, _ = crash_env
     visitor, back = kill_during_apply_payment(portal, faults, "after")

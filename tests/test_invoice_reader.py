@@ -177,30 +177,34 @@ def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pi
         client.get_payment("R1")
 
 
-def payment_answer(payment_id: str | None = "PAY-1", reference: str = "R1") -> bytes:
+def payment_answer(payment_id: str | None = "PAY-1", reference: str = "R1",
+                   customer: str | None = "M-1") -> bytes:
     return envelope(
         f'<GetPaymentResponse xmlns="{NS}"><Payment>'
         + (f"<PaymentId>{payment_id}</PaymentId>" if payment_id is not None else "")
-        + f"<PaymentReference>{reference}</PaymentReference><CustomerCode>M-1</CustomerCode>"
-        "<Amount>1e30</Amount><Allocations><Allocation><InvoiceNumber>INV-1</InvoiceNumber>"
+        + f"<PaymentReference>{reference}</PaymentReference>"
+        + (f"<CustomerCode>{customer}</CustomerCode>" if customer is not None else "")
+        + "<Amount>1e30</Amount><Allocations><Allocation><InvoiceNumber>INV-1</InvoiceNumber>"
         "<Amount>1e30</Amount></Allocation></Allocations>"
         "<PaidAt>2026-11-01T10:00:00Z</PaidAt></Payment></GetPaymentResponse>")
 
 
-def test_posting_learns_a_payment_is_in_pims_whatever_else_its_record_holds(pims_says):
-    """Before applying a payment a second time, posting asks only whether PIMS has it and
-    under which id: the impossible amounts above do not keep it from being marked posted."""
-    assert pims_says(payment_answer()).applied_payment_id("R1") == "PAY-1"
-    assert pims_says(envelope(f'<GetPaymentResponse xmlns="{NS}"/>')).applied_payment_id(
+def test_whether_pims_has_a_payment_is_read_whatever_else_its_record_holds(pims_says):
+    """Before applying a payment a second time, posting asks only whether PIMS has it, under
+    which id and for which customer: the impossible amounts above do not stop it."""
+    assert pims_says(payment_answer()).applied_payment("R1") == ("PAY-1", "M-1")
+    assert pims_says(payment_answer(customer=" M-2 ")).applied_payment("R1") == ("PAY-1", "M-2")
+    assert pims_says(envelope(f'<GetPaymentResponse xmlns="{NS}"/>')).applied_payment(
         "R1") is None
 
 
 @pytest.mark.parametrize("answer", [payment_answer(payment_id=None), payment_answer(" "),
-                                    payment_answer(reference="SOMEONE-ELSES")],
-                         ids=["no id", "a blank id", "another reference"])
-def test_a_payment_record_without_its_id_or_with_another_reference_is_unusable(pims_says, answer):
+                                    payment_answer(reference="SOMEONE-ELSES"),
+                                    payment_answer(customer=None)],
+                         ids=["no id", "a blank id", "another reference", "no customer"])
+def test_a_payment_record_without_its_id_reference_or_customer_is_unusable(pims_says, answer):
     with pytest.raises(PimsUnavailable):
-        pims_says(answer).applied_payment_id("R1")
+        pims_says(answer).applied_payment("R1")
 
 
 def test_an_answer_too_large_is_cut_off_and_the_next_call_works(pims_says):

@@ -136,9 +136,9 @@ def test_refused_payment_changes_nothing_even_when_partly_valid(pims, sandbox):
 
 def test_get_payment_tells_whether_a_reference_was_applied(pims):
     assert pims.get_payment("REF00006") is None
-    assert pims.applied_payment_id("REF00006") is None
+    assert pims.applied_payment("REF00006") is None
     payment_id, _ = pims.apply_payment(payment("REF00006", "M-1000", ("INV-10252", "347.50")))
-    assert pims.applied_payment_id("REF00006") == payment_id  # what posting asks
+    assert pims.applied_payment("REF00006") == (payment_id, "M-1000")  # what posting asks
     found = pims.get_payment("REF00006")
     assert found.payment_id == payment_id
     assert found.amount == Decimal("347.50")

@@ -67,9 +67,12 @@ def post_to_pims(payment: Payment) -> None:
     pims = get_pims()
     attempt = record_attempt(payment, "posting to PIMS")
     try:
-        existing_id = pims.applied_payment_id(payment.reference) if attempt > 1 else None
-        if existing_id is not None:
-            pims_id = existing_id
+        existing = pims.applied_payment(payment.reference) if attempt > 1 else None
+        if existing is not None:
+            pims_id, pims_customer = existing
+            if pims_customer.casefold() != payment.customer_code.casefold():
+                needs_attention(payment, states.reference_of_another_customer(*existing))
+                return
         else:
             pims_id, _ = pims.apply_payment(PaymentToApply(
                 reference=payment.reference, customer_code=payment.customer_code,

@@ -165,6 +165,14 @@ def pims_refused(code: str, message: str) -> Decision:
     return Decision(NEEDS_ATTENTION, f"PIMS refused ApplyPayment: {code}: {message}", message)
 
 
+def reference_of_another_customer(pims_id: str, customer_code: str) -> Decision:
+    """PIMS holds a payment under this payment's reference, but another customer's: marking
+    this one posted would leave its invoices unpaid, and applying it would be refused as a
+    repeat. A person must look. (Not the customer's words: they name another account.)"""
+    return Decision(NEEDS_ATTENTION, f"PIMS already has payment {pims_id} under this "
+                    f"reference, for customer {customer_code}, not this payment's customer")
+
+
 def void_refused(message: str) -> Decision:
     return Decision(NEEDS_ATTENTION, f"Cayan refused the void: {message}",
                     f"void refused: {message}")

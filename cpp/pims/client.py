@@ -87,7 +87,11 @@ class PimsClient:
             CayanToken=payment.cayan_token,
             PaidAt=payment.paid_at,
         )
-        return str(result.PaymentId), bool(result.AlreadyApplied)
+        payment_id = str(result.PaymentId or "").strip()
+        if not payment_id:  # applied, perhaps: the next attempt asks GetPayment first
+            log.warning("PIMS ApplyPayment answered without a payment id")
+            raise PimsUnavailable("PIMS ApplyPayment: unusable answer")
+        return payment_id, bool(result.AlreadyApplied)
 
     def get_payment(self, reference: str) -> AppliedPayment | None:
         found = self._call("GetPayment", PaymentReference=reference)
@@ -99,19 +103,22 @@ class PimsClient:
             log.warning("PIMS GetPayment answered something unusable: %s", exc)
             raise PimsUnavailable("PIMS GetPayment: unusable answer") from None
 
-    def applied_payment_id(self, reference: str) -> str | None:
-        """PIMS's id of the payment applied under `reference`, or None if there is none: all
-        that posting asks before it would apply a payment again. Only the id and reference
-        are read, so an odd amount or date elsewhere in PIMS's record cannot hold up a
-        payment that is in PIMS already (get_payment reads the whole record)."""
+    def applied_payment(self, reference: str) -> tuple[str, str] | None:
+        """(PIMS's payment id, its customer code) of the payment applied under `reference`, or
+        None if there is none: all that posting asks before it would apply a payment again.
+        Only those and the reference are read, so an odd amount or date elsewhere in PIMS's
+        record cannot hold up a payment that is in PIMS already (get_payment reads it all)."""
         found = self._call("GetPayment", PaymentReference=reference)
         if found is None:
             return None
-        payment_id = str(getattr(found, "PaymentId", None) or "").strip()
-        if not payment_id or str(getattr(found, "PaymentReference", "") or "").strip() != reference:
-            log.warning("PIMS GetPayment answered without this payment's id or reference")
+        payment_id, found_reference, customer_code = (
+            str(getattr(found, name, None) or "").strip()
+            for name in ("PaymentId", "PaymentReference", "CustomerCode"))
+        if not payment_id or not customer_code or found_reference != reference:
+            log.warning("PIMS GetPayment answered without this payment's id, reference or "
+                        "customer")
             raise PimsUnavailable("PIMS GetPayment: unusable answer")
-        return payment_id
+        return payment_id, customer_code
 
     def ping(self) -> PimsStatus:
         """A health check that reads and changes nothing: PIMS answers, and accepts our
