@@ -71,10 +71,8 @@ class InvoiceRow(NamedTuple):
 
     @classmethod
     def all_of(cls, invoices: list[Invoice], today: dt.date, location_names: dict[str, str],
-               ticked: set[str] = frozenset(), typed: dict[str, str] | None = None
-               ) -> list[InvoiceRow]:
+               ticked: set[str], typed: dict[str, str]) -> list[InvoiceRow]:
         currency, locale = current_app.config["CURRENCY"], formatting_locale()
-        typed = typed or {}
         # Translated once, filled in per row (a 300-invoice page).
         invoiced, due_on, no_due = (gettext("Invoiced %(date)s"), gettext("Due %(date)s"),
                                     gettext("No due date"))

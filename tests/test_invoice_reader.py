@@ -164,19 +164,6 @@ def test_a_long_amount_is_refused_before_it_is_read_or_kept(pims_says):
     assert invoice.total == Decimal("1.00")
 
 
-def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pims_says):
-    """GetPayment (asked before a second ApplyPayment) answering nonsense must not crash the
-    posting: it is an unusable answer, and the payment is tried again later."""
-    client = pims_says(envelope(
-        f'<GetPaymentResponse xmlns="{NS}"><Payment><PaymentId>PAY-1</PaymentId>'
-        '<PaymentReference>R1</PaymentReference><CustomerCode>M-1</CustomerCode>'
-        '<Amount>1e30</Amount><Allocations><Allocation><InvoiceNumber>INV-1</InvoiceNumber>'
-        '<Amount>1e30</Amount></Allocation></Allocations>'
-        '<PaidAt>2026-11-01T10:00:00Z</PaidAt></Payment></GetPaymentResponse>'))
-    with pytest.raises(PimsUnavailable):
-        client.get_payment("R1")
-
-
 def payment_answer(payment_id: str | None = "PAY-1", reference: str = "R1",
                    customer: str | None = "M-1") -> bytes:
     return envelope(
@@ -187,6 +174,13 @@ def payment_answer(payment_id: str | None = "PAY-1", reference: str = "R1",
         + "<Amount>1e30</Amount><Allocations><Allocation><InvoiceNumber>INV-1</InvoiceNumber>"
         "<Amount>1e30</Amount></Allocation></Allocations>"
         "<PaidAt>2026-11-01T10:00:00Z</PaidAt></Payment></GetPaymentResponse>")
+
+
+def test_a_payment_pims_reports_with_an_impossible_amount_is_pims_unavailable(pims_says):
+    """get_payment, which reads PIMS's whole record (the contract tests check through it what
+    ApplyPayment stored), says an unreadable record is unusable rather than crashing."""
+    with pytest.raises(PimsUnavailable):
+        pims_says(payment_answer()).get_payment("R1")
 
 
 def test_whether_pims_has_a_payment_is_read_whatever_else_its_record_holds(pims_says):
