@@ -14,24 +14,28 @@ What the requests Session did and this keeps:
   that is not the service's own (a 3xx) is handled as the unusable answer it is.
 
 And two things it did not: an answer over MAX_ANSWER_BYTES is cut off (AnswerTooLarge), and
-so is a body still arriving when the read timeout has passed since its headers came
-(AnswerTooSlow). The read timeout alone applies to each read, so a server dripping its body a
-byte at a time could hold a worker thread for as long as it liked. What this does not bound,
-because urllib3 and http.client read them inside one call, each read within the timeout: a
-status line or headers dripped a byte at a time, and a chunked body's size lines and trailers.
-A server doing that is hostile, not slow; an outside watchdog that closes the socket would be
-the cure.
+so is one that takes too long in total (AnswerTooSlow): its status line and headers must all
+arrive within the read timeout of the request being sent, and its body within the read timeout
+of the headers. The read timeout alone applies to each read, so a server dripping its answer
+a byte at a time (the headers, the body, a chunked body's size lines) could hold a worker
+thread for as long as it liked. cpp.deadlines' watchdog enforces both bounds from outside the
+reading thread, by shutting the socket down for reading when one passes.
 
 zeep still reads the WSDL (a local file) through its own session, and still builds, signs and
 reads every message.
 """
 from __future__ import annotations
 
-import time
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import certifi
 import urllib3
+import urllib3.connection
 from zeep.transports import Transport
+
+from .deadlines import WATCHDOG
 
 # As many connections per host as the portal has worker threads (waitress: 8), so that
 # simultaneous pages never wait for each other's connection.
@@ -50,7 +54,55 @@ class AnswerTooLarge(urllib3.exceptions.HTTPError):
 
 
 class AnswerTooSlow(urllib3.exceptions.HTTPError):
-    """A body not complete within the read timeout of its headers: unavailable, as a timeout."""
+    """Headers not all in within the read timeout, or a body not complete within the read
+    timeout of its headers: the service is unavailable, as after a timeout."""
+
+
+@contextmanager
+def within(seconds: float, interrupt: Callable[[], None], what: str) -> Iterator[None]:
+    """Raise AnswerTooSlow if the block has not finished `seconds` from now: `interrupt` (a
+    socket's shutdown) then wakes whatever read the block is blocked in."""
+    deadline = WATCHDOG.watch(seconds, interrupt)
+    try:
+        yield
+    except Exception:
+        if WATCHDOG.end(deadline):
+            raise AnswerTooSlow(f"{what} not complete within {seconds} s") from None
+        raise
+    except BaseException:
+        WATCHDOG.end(deadline)
+        raise
+    if WATCHDOG.end(deadline):
+        # Finished, but too late, on a socket now shut. Even if the answer was read in full
+        # and its connection went back to the pool, urllib3 sees it closed and never reuses it.
+        raise AnswerTooSlow(f"{what} not complete within {seconds} s")
+
+
+class DeadlineConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self):
+        # urllib3 sets the read timeout as `timeout` just before it asks for the answer.
+        shutdown, response = self.sock.shutdown, None
+        try:
+            with within(self.timeout, lambda: shutdown(socket.SHUT_RD),
+                        "status line and headers"):
+                response = super().getresponse()
+        except AnswerTooSlow:
+            if response is not None:  # read in full, but too late, from a socket now shut
+                response.close()
+            raise
+        return response
+
+
+class DeadlineTlsConnection(DeadlineConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class DeadlinePool(urllib3.HTTPConnectionPool):
+    ConnectionCls = DeadlineConnection
+
+
+class DeadlineTlsPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = DeadlineTlsConnection
 
 
 class SoapAnswer:
@@ -71,6 +123,7 @@ class PooledTransport(Transport):
             num_pools=4, maxsize=CONNECTIONS_PER_HOST, retries=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+        self._pool.pool_classes_by_scheme = {"http": DeadlinePool, "https": DeadlineTlsPool}
         self._read_timeout = read_timeout
 
     def post(self, address: str, message: bytes, headers: dict) -> SoapAnswer:
@@ -82,7 +135,8 @@ class PooledTransport(Transport):
         try:
             # Counted from the headers, so a service that took most of the timeout to start
             # answering still has it all to send its answer, as before.
-            content = read_by(answer, time.monotonic() + self._read_timeout, self._read_timeout)
+            with within(self._read_timeout, answer.shutdown, "body"):
+                content = read_all(answer)
         except BaseException:
             answer.close()  # a half-read connection is closed: the pool's next use reconnects
             raise
@@ -91,25 +145,12 @@ class PooledTransport(Transport):
         return SoapAnswer(answer.status, content, answer.headers)
 
 
-def read_by(answer, deadline: float, read_timeout: float) -> bytes:
-    """The whole body, at most MAX_ANSWER_BYTES, all of it by `deadline` (time.monotonic()).
-
-    Each read waits no longer than what is left until the deadline (the socket's timeout,
-    which urllib3 sets again for the connection's next request). An answer that closes its
-    connection (HTTP/1.0, Connection: close) has no socket left to set: its reads wait up to
-    the read timeout each, so it ends within about twice the timeout."""
-    sock = getattr(answer.connection, "sock", None)
+def read_all(answer) -> bytes:
+    """The whole body, at most MAX_ANSWER_BYTES (its time is bounded by `within`)."""
     parts, size = [], 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AnswerTooSlow(f"not complete within {read_timeout} s")
-        if sock is not None:
-            sock.settimeout(min(read_timeout, left))
-        part = answer.read1(READ_SIZE)
-        if not part:
-            return b"".join(parts)
+    while part := answer.read1(READ_SIZE):
         size += len(part)
         if size > MAX_ANSWER_BYTES:
             raise AnswerTooLarge(f"over {MAX_ANSWER_BYTES} bytes")
         parts.append(part)
+    return b"".join(parts)
