@@ -180,6 +180,11 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
             break
         time.sleep(0.2)
         holders = [get_ledger().get(h.reference) for h in holders]
+    # Charged, not yet in PIMS: the customer paid and never came back from the card page (this
+    # Pay Bill, or an earlier one, found the charge at Cayan). Post it now, while the customer
+    # is here, rather than leave it, and the invoice open, until a reconcile pass.
+    holders = [complete(h, receipt_soon=True) if h.state in (states.APPROVED, states.MISMATCH)
+               else h for h in holders]
     for holder in holders:
         if holder.state == states.STAGED and selection_of(holder) == wanted:
             # The customer may have paid it already and never come back: complete() asks Cayan.
