@@ -92,9 +92,11 @@ LATE_CHARGE_HOURS = 24
 # Tries at posting a charged payment to PIMS (or voiding a wrong-amount charge) before it is
 # marked needs-attention for staff. Retries back off from 1 minute to 4 hours apart.
 MAX_ATTEMPTS = 8
-# Run reconciliation inside the portal every this many seconds (0: off). Otherwise schedule
-# `flask --app app cpp reconcile` (cron, or Windows Task Scheduler) every few minutes.
-RECONCILE_EVERY = 0
+# Run reconciliation inside the portal every this many seconds (the default; 0: off, only if
+# you schedule `flask --app app cpp reconcile` every few minutes with cron or the Windows Task
+# Scheduler instead). Without either, a customer who pays and closes the tab before coming
+# back stays charged and unposted until their next Pay Bill.
+RECONCILE_EVERY = 300
 
 # --- Email receipts (Flask-Mail) -------------------------------------------------------------
 MAIL_SERVER = "localhost"

@@ -58,7 +58,9 @@ DEFAULTS: dict[str, object] = {
     # page left open (Cayan does not say how long its card page lives).
     "LATE_CHARGE_HOURS": 24,
     "MAX_ATTEMPTS": 8,
-    "RECONCILE_EVERY": 0,  # seconds; 0 = no background job
+    # seconds; 0 = no background job. On by default: without a pass, a customer who paid and
+    # closed the tab before coming back would stay charged and unposted.
+    "RECONCILE_EVERY": 300,
     # Mail (Flask-Mail keys)
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,

@@ -35,6 +35,7 @@ def production_env(sandbox_url: str, mail_port: int, database: Path, public_url:
         "CPP_CAYAN_CREDIT_URL": sandbox_url + "/sandbox/cayan/credit",
         "CPP_MAIL_SERVER": "127.0.0.1", "CPP_MAIL_PORT": str(mail_port),
         "CPP_MAIL_DEFAULT_SENDER": "billing@shop.example",
+        "CPP_RECONCILE_EVERY": "0",  # as for the tests' other portals (conftest)
     }
     env.update({f"CPP_{key}": value for key, value in settings.items()})
     return env

@@ -136,6 +136,19 @@ def test_a_production_portal_never_loads_the_sandbox(tmp_path):
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
+def test_reconciliation_runs_by_itself_unless_switched_off():
+    """A shop that schedules nothing still gets a customer's closed-tab payment posted."""
+    import ast
+    from pathlib import Path
+
+    from .conftest import SHIPPED_DEFAULTS
+
+    assert SHIPPED_DEFAULTS["RECONCILE_EVERY"] == 300
+    example = ast.parse((Path(__file__).parents[1] / "config.example.py").read_text())
+    assert any(isinstance(node, ast.Assign) and node.targets[0].id == "RECONCILE_EVERY"
+               and ast.literal_eval(node.value) == 300 for node in example.body)
+
+
 def test_config_example_documents_every_key():
     import ast
     from pathlib import Path
