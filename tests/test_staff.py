@@ -282,6 +282,23 @@ def test_a_payment_needing_attention_alerts_once_is_first_on_home_and_can_be_ret
     assert 'need attention"' not in clerk.get("/staff/").text
 
 
+def test_home_says_every_payment_is_finished_only_when_it_is(staff_portal):
+    """A customer left on the card page (or a charge not yet posted) is not finished, though
+    it is not the shop's to act on either."""
+    app, server = staff_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    card_page = customer.pay(["INV-10244"])
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    text = text_of(clerk.get("/staff/").text)
+    assert "Nothing needs attention. 1 payment is in progress" in text
+    assert "Every payment is finished" not in text
+    customer.follow(customer.card_page(card_page, APPROVE))
+    assert "Nothing needs attention. Every payment is finished." in text_of(
+        clerk.get("/staff/").text)
+
+
 def test_an_alert_the_mail_server_missed_goes_with_the_next_reconcile_pass(
         staff_portal, sandbox, smtp, faults):
     from cpp.sandbox.faults import Fault

@@ -15,6 +15,17 @@ def needing_attention(limit: int = 100) -> list[Payment]:
                           limit=limit))
 
 
+# Not finished, but not (yet) the shop's to act on: a customer on the card page, or a charge
+# about to be posted. A closed tab leaves one here until the customer's next Pay Bill or the
+# next reconcile pass.
+IN_PROGRESS = (states.NEW, states.STAGED, states.APPROVED, states.MISMATCH)
+
+
+def in_progress_count() -> int:
+    counts = get_ledger().count_by_state()
+    return sum(counts.get(state, 0) for state in IN_PROGRESS)
+
+
 def attention_count() -> int:
     if "attention_count" not in g:
         with get_ledger().connect() as db:

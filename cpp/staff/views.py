@@ -13,7 +13,8 @@ ACTIVITY_PAGE = 50
 def home():
     figures = stats.figures()
     return render_template("staff/home.html", attention=payments_queue.needing_attention(),
-                           figures=figures, bars=stats.chart_bars(figures.daily))
+                           in_progress=payments_queue.in_progress_count(), figures=figures,
+                           bars=stats.chart_bars(figures.daily))
 
 
 @bp.get("/health")
