@@ -432,6 +432,23 @@ def test_cayan_messages_are_shown_and_nothing_is_charged(make_portal, sandbox):
     assert payment.state == states.STAGE_FAILED and "Invalid merchant credentials" in payment.failure_reason
 
 
+def test_a_voided_late_charge_says_which_payment_paid_its_invoices(portal, visitor, sandbox):
+    """Two tabs: the newer selection paid first, then the older card page. The older charge
+    is voided; its page must not say the invoice is still open or offer to pay it again."""
+    visitor.login("M-1000")
+    old_card_page = visitor.pay(["INV-10252"])
+    new_card_page = visitor.pay(["INV-10252", "INV-10266"])
+    assert "Thank you!" in text_of(visitor.follow(visitor.card_page(new_card_page, APPROVE)).text)
+    [newer] = ledger_of(portal).find(states=(states.POSTED,))
+    page = visitor.follow(visitor.card_page(old_card_page, APPROVE))
+    text = text_of(page.text)
+    assert "voided" in text
+    assert f"Since then, payment {newer.reference} paid for this invoice." in text
+    assert "Your invoices are still open" not in text
+    assert 'name="invoice"' not in page.text  # no "Pay again" form
+    assert len(sandbox.pims.all_payments()) == 1
+
+
 def test_cayan_unreachable_when_staging_gives_a_503(make_portal, closed_port):
     app, server = make_portal(CAYAN_TRANSPORT_URL=f"http://127.0.0.1:{closed_port}/transport")
     visitor = Visitor(server.url)

@@ -50,6 +50,17 @@ def in_plain_words(payment: Payment) -> tuple[str, str]:
     return _("Not completed; nothing charged"), "info"
 
 
+def paid_since(payment: Payment) -> Payment | None:
+    """A later payment of the same customer that was charged for some of this one's invoices
+    (a newer Pay Bill, another tab): an uncharged or voided payment's invoices may be paid, or
+    partly paid, since it ended, and "pay again" would be refused."""
+    later = [other for other in get_ledger().find(
+                 states=(states.POSTED, states.APPROVED), customer_code=payment.customer_code,
+                 invoice_numbers=payment.invoice_numbers)
+             if other.id > payment.id]
+    return later[-1] if later else None  # the first of them (find lists the newest first)
+
+
 def has_receipt(payment: Payment) -> bool:
     """The printable receipt exists for a charge that is kept (as payments.routes.receipt)."""
     return payment.state in (states.POSTED, states.APPROVED, states.NEEDS_ATTENTION) \

@@ -139,8 +139,10 @@ def history_page():
 @bp.get("/payments/<reference>")
 def result(reference: str):
     payment = own_payment(reference)
+    uncharged = payment.state in (*states.NOTHING_CHARGED, states.VOIDED, states.MISMATCH)
     return render_template("payments/result.html", payment=payment, states=states,
                            to_be_voided=to_be_voided(payment),
+                           paid_by=history.paid_since(payment) if uncharged else None,
                            late_reasons=states.LATE_CHARGE_REASONS.values())
 
 
