@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -55,6 +55,20 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        from flask_login import current_user
+
+        from .auth.routes import must_log_in
+        from .csrf import posted_from_this_portal
+
+        # A form of this portal whose session has ended since (Log Out in another tab, or a
+        # timeout): Pay Bill keeps its ticks and asks for a login, as it does when the session
+        # timed out with a good token; a second Log Out has nothing left to do. A form from
+        # another site still gets the error.
+        if not current_user.is_authenticated and posted_from_this_portal():
+            if request.endpoint == "payments.pay":
+                return must_log_in()
+            if request.endpoint == "auth.logout":
+                return redirect(url_for("auth.login"), 303)
         return render_error(400, _("This page has expired"),
                             _("For your security the form timed out. Please go back, reload "
                               "the page and try again."))

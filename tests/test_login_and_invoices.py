@@ -89,6 +89,41 @@ def test_logout_ends_the_session(logged_in):
     assert "You have been logged out." in page_text(logged_in.get("/login"))
 
 
+def test_pay_bill_in_a_tab_left_open_after_logging_out_keeps_the_ticks(portal, visitor):
+    """Log Out in one tab, Pay Bill in another (its form's token belonged to the session that
+    ended): not "this page has expired", but the login page, and the ticks kept for after it."""
+    visitor.login("M-1000")
+    other_tab = visitor.get("/invoices")
+    tick = visitor.invoice_choices()["INV-10252"]
+    visitor.post_form("/logout", {})
+    visitor.last = other_tab  # the other tab's page, with its token, as the browser has it
+    pressed = visitor.post_form("/pay", {"invoice": [tick]}, allow_redirects=False)
+    assert pressed.status_code == 303
+    assert "/login" in pressed.headers["Location"]
+    login_page = visitor.follow(portal[1].url + pressed.headers["Location"])
+    assert "Please log in to see your invoices." in text_of(login_page.text)
+    page = visitor.post_form("/login", {"account": "M-1000", "password": "demo"})
+    assert "ticked again below" in text_of(page.text)
+    assert re.search(r'value="INV-10252\|\d+"[^>]*checked', page.text)
+    # A second Log Out from that tab: nothing to do, no error page.
+    visitor.post_form("/logout", {})
+    visitor.last = other_tab
+    again = visitor.post_form("/logout", {}, allow_redirects=False)
+    assert again.status_code == 303 and again.headers["Location"].endswith("/login")
+
+
+def test_a_stale_form_posted_from_another_site_still_gets_the_error(portal, visitor):
+    visitor.login("M-1000")
+    page = visitor.get("/invoices")
+    tick = visitor.invoice_choices()["INV-10252"]
+    visitor.post_form("/logout", {})
+    visitor.last = page
+    pressed = visitor.post_form("/pay", {"invoice": [tick]},
+                                headers_extra={"Origin": "https://evil.example"},
+                                allow_redirects=False)
+    assert pressed.status_code == 400
+
+
 def test_invoices_need_login(client):
     response = client.get("/invoices")
     assert response.status_code == 302
