@@ -63,8 +63,9 @@ def register_errorhandlers(app: Flask) -> None:
         # A form of this portal whose session has ended since (Log Out in another tab, or a
         # timeout): Pay Bill keeps its ticks and asks for a login, as it does when the session
         # timed out with a good token; a second Log Out has nothing left to do. A form from
-        # another site still gets the error.
-        if not current_user.is_authenticated and posted_from_this_portal():
+        # another site, or one without a token, still gets the error.
+        if (not current_user.is_authenticated and request.form.get("csrf_token")
+                and posted_from_this_portal()):
             if request.endpoint == "payments.pay":
                 return must_log_in()
             if request.endpoint == "auth.logout":

@@ -12,7 +12,7 @@ from .money import to_cents
 
 INVOICE_NUMBER = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}"
 MAX_INVOICES_PER_PAYMENT = 500
-TICK = re.compile(rf"^({INVOICE_NUMBER})\|(\d{{1,12}})$", re.ASCII)
+TICK = re.compile(rf"^({INVOICE_NUMBER})\|(\d{{1,12}})\Z", re.ASCII)
 
 
 def tick_value(number: str, amount: Decimal) -> str:
@@ -38,7 +38,7 @@ def ticked_numbers(values: list[str], most: int) -> list[str]:
 # Partial payments (ALLOW_PARTIAL_PAYMENTS): the amount typed for an invoice, in a field named
 # AMOUNT_FIELD + its number. "50", "50.5", "$1,234.56"; never more than two decimal places.
 AMOUNT_FIELD = "amount-"
-AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?$", re.ASCII)
+AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?\Z", re.ASCII)
 
 
 def read_amount(text: str) -> int | None:

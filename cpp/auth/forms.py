@@ -4,7 +4,8 @@ from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
 # PIMS customer codes are short and plain; anything else cannot be an account number.
-ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+# \Z, not $: in a Python pattern $ also matches before a final newline.
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*\Z"
 
 
 class LoginForm(FlaskForm):
@@ -25,7 +26,7 @@ class LoginForm(FlaskForm):
                     Length(max=128, message=_l("Passwords are at most 128 characters.")),
                     # A tab, newline or other control character cannot be part of a password
                     # typed at a keyboard; PIMS would only fault on it.
-                    Regexp(r"^[^\x00-\x1f\x7f]*$",
+                    Regexp(r"^[^\x00-\x1f\x7f]*\Z",
                            message=_l("Your password contains a character that can't be typed "
                                       "in a password. Please type it again."))],
         render_kw={"autocomplete": "current-password"},

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 2000
 MAX_INVOICES = 50
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")  # as the login form's Account #
-INVOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
-LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}\Z")  # as the login form's Account #
+INVOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}\Z")
+LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")
+BASE64URL = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 
 class LinkRefused(ValueError):

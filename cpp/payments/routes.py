@@ -33,7 +33,7 @@ from .posting import to_be_voided
 bp = Blueprint("payments", __name__)
 log = logging.getLogger(__name__)
 
-REFERENCE = re.compile(f"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}$")
+REFERENCE = re.compile(rf"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}\Z")
 
 
 @bp.post("/pay")

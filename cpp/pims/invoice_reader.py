@@ -29,7 +29,7 @@ PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Fals
 NUMBER, DATE, DUE_DATE, LOCATION, REFERENCE, DESCRIPTION, TOTAL, BALANCE_DUE = (
     f"{{{NS}}}{name}" for name in ("Number", "Date", "DueDate", "Location", "ReferenceNumber",
                                    "Description", "Total", "BalanceDue"))
-XS_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?$")
+XS_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?\Z")
 
 
 class UnreadableAnswer(ValueError):
