@@ -330,6 +330,21 @@ def test_amount_comes_from_pims_not_from_the_form(portal, visitor, sandbox):
     assert staged["amount_cents"] == 42575 and staged["order_number"] == payment.reference
 
 
+def test_pay_bill_again_from_an_old_page_says_the_invoice_is_paid(portal, visitor, sandbox):
+    """Back to the invoices page after paying, and Pay Bill again: the invoice was paid by
+    this customer's own payment, which is what the refusal says, with its reference."""
+    visitor.login("M-1000")
+    old_page = visitor.get("/invoices")
+    tick = visitor.invoice_choices()["INV-10244"]
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    [paid] = ledger_of(portal).find()
+    visitor.last = old_page
+    response = visitor.pay_bill([tick])
+    text = text_of(visitor.follow(portal[1].url + response.headers["Location"]).text)
+    assert f"You have already paid invoice INV-10244 (payment {paid.reference})." in text
+    assert len(sandbox.pims.all_payments()) == 1
+
+
 def test_pay_bill_twice_resumes_the_same_payment(portal, visitor, sandbox):
     visitor.login("M-1000")
     first = visitor.pay(["INV-10244", "INV-10252"])

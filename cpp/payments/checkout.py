@@ -85,6 +85,16 @@ def parse_selection(values: list[str]) -> dict[str, int]:
     return picked
 
 
+def no_longer_open(customer_code: str, number: str) -> str:
+    """Why a ticked invoice cannot be paid: most often, Back from a payment that paid it."""
+    paid = get_ledger().find(states=(states.POSTED,), customer_code=customer_code,
+                             invoice_numbers=[number], limit=1)
+    if paid:
+        return _("You have already paid invoice %(number)s (payment %(reference)s).",
+                 number=number, reference=paid[0].reference)
+    return _("Invoice %(number)s is no longer open on your account.", number=number)
+
+
 def start_payment(customer, selection: list[str], typed: dict[str, str] | None = None) -> str:
     """Check the ticked invoices against PIMS, record the payment, stage it with Cayan.
 
@@ -97,8 +107,7 @@ def start_payment(customer, selection: list[str], typed: dict[str, str] | None =
     for number, seen_cents in picked.items():
         invoice = open_invoices.get(number)
         if invoice is None:
-            problems.append(_("Invoice %(number)s is no longer open on your account.",
-                              number=number))
+            problems.append(no_longer_open(customer.code, number))
         elif to_cents(invoice.balance_due) != seen_cents:
             problems.append(_("The balance of invoice %(number)s has changed to %(amount)s.",
                               number=number, amount=format_money(invoice.balance_due)))
