@@ -21,6 +21,11 @@ from .shared_state import get_shared_state
 serializer = TaggedJSONSerializer()
 log = logging.getLogger(__name__)
 
+# What makes a session someone's: a logged-in customer (Flask-Login) or an opened pay link.
+# Any other session holds a login form's CSRF token, a flash message, ticks kept for after a
+# login: nothing that outlives the token itself.
+SOMEONES = ("_user_id", "pay_link")
+
 
 class ServerSession(CallbackDict, SessionMixin):
     def __init__(self, initial: dict | None = None, sid: str | None = None):
@@ -66,8 +71,7 @@ class ServerSessionInterface(SessionInterface):
                               self.get_cookie_path(app))
         # The store forgets a session at the absolute limit at the latest; the idle limit is
         # checked on every request by cpp.auth.session.
-        done = persist(session, store_key, serializer.dumps,
-                       app.permanent_session_lifetime.total_seconds())
+        done = persist(session, store_key, serializer.dumps, lifetime_of(app, session))
         if done == ENDED:
             response.delete_cookie(name, domain=domain, path=path)
         elif done == NEW:
@@ -78,6 +82,17 @@ class ServerSessionInterface(SessionInterface):
                                 samesite=self.get_cookie_samesite(app))
         if done in (NEW, WRITTEN):
             response.vary.add("Cookie")
+
+
+def lifetime_of(app: Flask, session: ServerSession) -> float:
+    """Seconds the store keeps a session. One that is nobody's (each visit to the login page
+    without a cookie makes one) is kept only as long as its CSRF token is good for, so that
+    fetching the login page over and over does not fill the store with 8-hour rows."""
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    token_life = app.config.get("WTF_CSRF_TIME_LIMIT")
+    if token_life and not any(key in session for key in SOMEONES):
+        return min(lifetime, float(token_life))
+    return lifetime
 
 
 # What persist() did, so the caller knows what to do with its cookie.

@@ -130,6 +130,28 @@ def test_logout_deletes_the_stored_session_rather_than_overwriting_it(portal, vi
                               (store_key(before),)) is None
 
 
+def test_a_session_that_is_nobodys_is_kept_only_as_long_as_its_form_token(portal, visitor):
+    """Every visit to the login page without a cookie stores a session (its CSRF token): kept
+    an hour (the token's life), not the 8 hours of a customer's, a bot fetching the login page
+    fills the store eight times slower and the sweep empties it sooner."""
+    import time
+
+    from cpp.server_session import store_key
+
+    app, _ = portal
+    database = app.extensions["database"]
+
+    def stored_for() -> float:
+        key = store_key(visitor.session.cookies.get("session"))
+        row = database.fetch_one("SELECT expires_at FROM web_sessions WHERE key = ?", (key,))
+        return row[0] - time.time()
+
+    visitor.get("/login")
+    assert 3500 < stored_for() <= 3600
+    visitor.login("M-1000")
+    assert 8 * 3600 - 100 < stored_for() <= 8 * 3600
+
+
 def test_the_cookie_is_an_opaque_id_renewed_at_login(portal, visitor):
     visitor.get("/login")
     before = visitor.session.cookies.get("session")
