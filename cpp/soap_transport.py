@@ -19,7 +19,9 @@ arrive within the read timeout of the request being sent, and its body within th
 of the headers. The read timeout alone applies to each read, so a server dripping its answer
 a byte at a time (the headers, the body, a chunked body's size lines) could hold a worker
 thread for as long as it liked. cpp.deadlines' watchdog enforces both bounds from outside the
-reading thread, by shutting the socket down for reading when one passes.
+reading thread, by shutting the socket down for reading when one passes. On Linux that wakes a
+read already waiting; on Windows it does not (CPython issue 91913), but the next read fails, so
+there an answer is cut off at most one read timeout after its deadline.
 
 zeep still reads the WSDL (a local file) through its own session, and still builds, signs and
 reads every message.
@@ -135,6 +137,9 @@ class PooledTransport(Transport):
         try:
             # Counted from the headers, so a service that took most of the timeout to start
             # answering still has it all to send its answer, as before.
+            # (Should the deadline pass in the microseconds between the last read, which hands
+            # the connection back to the pool, and the end of `within`, the shutdown could hit
+            # the next request on it: that one fails as "unavailable", never half-done.)
             with within(self._read_timeout, answer.shutdown, "body"):
                 content = read_all(answer)
         except BaseException:
