@@ -261,3 +261,27 @@ def test_only_sessions_login_counters_and_leases_skip_the_flush(ledger_database)
         assert durable(lambda: record.release_lease(ledger, payment_id)) == [False]
     finally:
         database.dispose()
+
+
+def test_a_payment_of_nothing_is_refused_as_such(ledger_database):
+    """The table refuses an amount of zero too, but as an integrity error, which creating a
+    payment took for a reference collision: ten tries, then 'could not allocate a unique
+    payment reference' (a 500 for a $0.00 invoice from PIMS)."""
+    from decimal import Decimal
+
+    from cpp.payments import record
+    from cpp.payments.ledger import PaymentInvoice
+
+    database = Database(ledger_database)
+    migrate.upgrade(database)
+    ledger = Ledger(database)
+    try:
+        for amounts in ([Decimal("0.00")], [Decimal("25.00"), Decimal("0.00")]):
+            with pytest.raises(ValueError, match="pay something on every invoice"):
+                record.create(ledger, "test", customer_code="A-1", customer_name="A",
+                              customer_email=None,
+                              invoices=[PaymentInvoice(f"I-{n}", amount, "MAIN", None, None)
+                                        for n, amount in enumerate(amounts)])
+        assert ledger.find() == []
+    finally:
+        database.dispose()

@@ -110,6 +110,17 @@ def test_amounts_round_to_cents_half_up_and_dates_are_dates(pims_says):
     assert invoice.date == dt.date(2026, 2, 3)
 
 
+def test_invoices_with_nothing_to_pay_are_not_listed(pims_says, caplog):
+    """The contract lists balances above zero only. A zero balance cannot be paid (Pay Bill
+    charged for the rest, then PIMS refused the allocation), a negative one is a credit that
+    made the total due look smaller: neither is an open invoice to the portal."""
+    client = pims_says(invoices_answer(row(number="OWED", balance="50.00"),
+                                       row(number="ZERO", balance="0.00"),
+                                       row(number="CREDIT", balance="-20.00")))
+    assert [invoice.number for invoice in client.get_open_invoices("M-1")] == ["OWED"]
+    assert "2 open invoice(s) of customer M-1 with a zero or negative balance" in caplog.text
+
+
 UNREADABLE = {
     "not XML": b"<html><body>Service Unavailable</body></html",
     "not a SOAP envelope": f'<GetOpenInvoicesResponse xmlns="{NS}"/>'.encode(),

@@ -115,6 +115,10 @@ class Ledger:
         """Insert a payment in `state`; returns (id, reference, transaction id)."""
         now = utcnow().isoformat()
         amount = sum(to_cents(invoice.amount) for invoice in invoices)
+        if amount <= 0 or any(invoice.amount <= 0 for invoice in invoices):
+            # The table refuses it too, but as an IntegrityError, which the loop below would
+            # take for a reference collision.
+            raise ValueError("a payment must pay something on every invoice")
         for _attempt in range(10):
             reference, transaction_id = new_reference(), new_transaction_id()
             try:

@@ -64,10 +64,11 @@ class PimsClient:
                             label="PIMS", unavailable=PimsUnavailable)
         if response.status_code == 200:
             try:
-                return read_open_invoices(response.content)
+                invoices = read_open_invoices(response.content)
             except UnreadableAnswer as exc:
                 log.warning("PIMS GetOpenInvoices answered something unusable: %s", exc)
                 raise PimsUnavailable("PIMS GetOpenInvoices: unusable answer") from None
+            return owing_something(invoices, customer_code)
         self._reply("GetOpenInvoices", response)  # raises the fault's error
         raise PimsUnavailable(f"PIMS GetOpenInvoices: HTTP {response.status_code}")
 
@@ -156,6 +157,17 @@ class PimsClient:
                 log.warning("PIMS %s server fault: %s", operation, fault.message)
                 raise PimsUnavailable(f"PIMS {operation}: server fault") from None
             raise error from None
+
+
+def owing_something(invoices: list[Invoice], customer_code: str) -> list[Invoice]:
+    """The open invoices with something to pay. The contract lists only those; a zero balance
+    cannot be paid (nor charged for), and a negative one is a credit, not a bill, which would
+    make the total due look smaller than what Pay Bill charges."""
+    owing = [invoice for invoice in invoices if invoice.balance_due > 0]
+    if len(owing) != len(invoices):
+        log.warning("PIMS listed %d open invoice(s) of customer %s with a zero or negative "
+                    "balance: not shown", len(invoices) - len(owing), customer_code)
+    return owing
 
 
 def _customer(result) -> Customer:
