@@ -282,6 +282,43 @@ def test_a_payment_needing_attention_alerts_once_is_first_on_home_and_can_be_ret
     assert 'need attention"' not in clerk.get("/staff/").text
 
 
+@pytest.mark.both_databases
+def test_two_owners_disabling_each_other_at_once_leave_one_owner(staff_portal):
+    """Each saw another owner left, and both were disabled: no owner could then open Team or
+    Manage Settings. The check and the change are one serialized write now."""
+    import threading
+
+    from cpp.staff import accounts
+
+    app, _ = staff_portal
+    add_account(app, "owner2@shop.example", "fake second owner passphrase", "owner")
+    owners = (OWNER[0], "owner2@shop.example")
+
+    def disable(email: str, barrier: threading.Barrier, results: list) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                accounts.set_disabled(email, True)
+                results.append("disabled")
+            except accounts.AccountError as exc:
+                results.append(str(exc))
+
+    for _ in range(5):
+        barrier, results = threading.Barrier(2), []
+        threads = [threading.Thread(target=disable, args=(email, barrier, results))
+                   for email in owners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(results) == ["This is the last owner: add another owner before "
+                                   "disabling it.", "disabled"]
+        with app.app_context():
+            assert [a.email for a in accounts.all_accounts() if a.is_owner and not a.disabled]
+            for email in owners:
+                accounts.set_disabled(email, False)
+
+
 def test_home_says_every_payment_is_finished_only_when_it_is(staff_portal):
     """A customer left on the card page (or a charge not yet posted) is not finished, though
     it is not the shop's to act on either."""

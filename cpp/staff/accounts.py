@@ -138,20 +138,27 @@ def set_password(email: str, password: str) -> None:
             end_sessions=True)
 
 
+# Held while an owner is disabled: two owners disabling each other at once must not both
+# pass the "another owner is left" check.
+OWNERS_LOCK = 0x43505053
+
+
 def set_disabled(email: str, disabled: bool) -> StaffAccount:
-    account = get(email)
-    if account is None:
-        raise AccountError(f"No staff account for {normal_email(email)}.")
-    if disabled and account.is_owner and not account.disabled and active_owner_count() <= 1:
-        raise AccountError("This is the last owner: add another owner before disabling it.")
-    _update(email, disabled=disabled, end_sessions=disabled)
+    with database().transaction() as db:
+        db.serialize(OWNERS_LOCK)  # SQLite's write transaction already serializes
+        row = db.execute("SELECT role, disabled FROM staff_accounts WHERE email = ?",
+                         (normal_email(email),)).fetchone()
+        if row is None:
+            raise AccountError(f"No staff account for {normal_email(email)}.")
+        if disabled and row[0] == "owner" and not row[1] and db.execute(
+                "SELECT COUNT(*) FROM staff_accounts WHERE role = 'owner' AND disabled = ?",
+                (False,)).fetchone()[0] <= 1:
+            raise AccountError("This is the last owner: add another owner before disabling it.")
+        # Disabling also ends the account's sessions (a new session version).
+        db.execute("UPDATE staff_accounts SET disabled = ?,"
+                   " session_version = session_version + ? WHERE email = ?",
+                   (disabled, 1 if disabled else 0, normal_email(email)))
     return get(email)
-
-
-def active_owner_count() -> int:
-    with database().connect() as db:
-        return db.execute("SELECT COUNT(*) FROM staff_accounts WHERE role = 'owner'"
-                          " AND disabled = ?", (False,)).fetchone()[0]
 
 
 def reset_two_factor(email: str) -> None:
