@@ -126,6 +126,34 @@ def test_the_staff_session_has_its_own_cookie_and_ends_on_the_server(staff_porta
     assert thief.get("/staff/payments").url.split("?")[0].endswith("/staff/sign-in")
 
 
+def test_guesses_at_the_current_password_count_with_the_sign_ins(staff_portal):
+    """A session left open (a counter PC) let anyone guess the password on the change form
+    without limit. The guesses now share the sign-in's five, are on the Activity page, and the
+    sixth is refused whatever it says; signing in is paused too."""
+    app, server = staff_portal
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get("/staff/account")
+    new = CLERK[1] + " renewed"
+    for _ in range(5):
+        wrong = clerk.post_form("/staff/account", {"current": "not it", "password": new,
+                                                   "confirm": new})
+        assert wrong.status_code == 400
+    paused = clerk.post_form("/staff/account", {"current": CLERK[1], "password": new,
+                                                "confirm": new})
+    assert paused.status_code == 429 and "paused for 15 minutes" in text_of(paused.text)
+    assert ("clerk@shop.example", "failed password check", "changing own password") in \
+        activity_of(app)
+    assert ("clerk@shop.example", "sign-in locked out", "changing own password") in \
+        activity_of(app)
+    elsewhere = StaffVisitor(server.url)
+    page = elsewhere.sign_in(*CLERK)
+    assert page.status_code == 429
+    with app.app_context():  # the password did not change
+        from cpp.staff import accounts
+        assert accounts.check_password(CLERK[0], CLERK[1]) is not None
+
+
 def test_a_new_password_or_a_two_factor_reset_ends_every_session_of_that_account(staff_portal):
     app, server = staff_portal
     clerk_elsewhere = StaffVisitor(server.url)

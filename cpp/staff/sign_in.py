@@ -16,6 +16,8 @@ from .forms import ChangePasswordForm, CodeForm, SignInForm
 
 WRONG = "The email or password is incorrect."
 WRONG_CODE = "That code is not right, or was already used. Wait for the next one."
+CHANGE_PAUSED = ("Too many wrong passwords: changing it is paused for 15 minutes, and so is "
+                   "signing in to this account.")
 LOCKED = ("Signing in is paused after several unsuccessful tries. Wait 15 minutes and try "
           "again.")
 TIMED_OUT = "You were signed out after a period of inactivity. Please sign in again."
@@ -146,9 +148,19 @@ def your_account():
     form = ChangePasswordForm()
     error, status, done = None, 200, False
     if form.validate_on_submit():
+        # Guesses at the current password count with the sign-in's: a session left open on a
+        # counter PC must not be a way round the sign-in's limit.
+        attempt = throttle.count_attempt("staff:" + account.email)
+        if not attempt.allowed:
+            note_lockout(account.email, "changing own password")
+            return render_template("staff/account.html", form=form, error=CHANGE_PAUSED,
+                                   done=False), 429
         try:
             if accounts.check_password(account.email, form.current.data) is None:
+                activity.record("failed password check", "changing own password",
+                                who=account.email)
                 raise accounts.AccountError("Your current password is not right.")
+            attempt.not_a_failure()
             accounts.set_password(account.email, form.password.data)
         except accounts.AccountError as exc:
             error, status = str(exc), 400
