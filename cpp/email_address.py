@@ -14,13 +14,17 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 
 
+def sendable(text: str) -> str:
+    """The address as mail goes to (or from) it; EmailNotValidError says why it cannot."""
+    return validate_email(text, check_deliverability=False, allow_smtputf8=False).ascii_email
+
+
 def normalise(raw: str | None) -> tuple[str | None, str | None]:
     """(the address to send to, None) or (None, why it cannot be used)."""
     text = (raw or "").strip()
     if not text:
         return None, "no email address on file"
     try:
-        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+        return sendable(text), None
     except EmailNotValidError as exc:
         return None, f"the email address on file can't be used ({exc})"
-    return checked.ascii_email, None

@@ -208,3 +208,22 @@ def test_location_email_settings_reach_the_test_receipt_and_real_ones(owner_port
     paid(server.url, ["INV-10244"])
     (receipt,) = [m for m in smtp.wait_for(2) if "owner@shop.example" not in m["rcpt_to"]]
     assert "Warranty: 90 days." in receipt["text"] and "desk@shop.example" in receipt["mail_from"]
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("mail_sender", "zoë@northside.example", "can't be used for email"),
+    ("mail_reply_to", "not an address", "can't be used for email"),
+    ("mail_sender_name", "Rivera\r\nBcc: spy@evil.example", "one line"),
+])
+def test_location_email_settings_that_no_receipt_could_use_are_refused(owner_portal, field,
+                                                                        value, words):
+    """Saved, an accented sender address made every receipt of that location fail, silently
+    (the mail library cannot send it); a line break in the sender name, the same."""
+    app, server, owner = owner_portal
+    owner.get("/staff/settings")
+    page = owner.post_form("/staff/settings/locations/MAIN", {f"MAIN-{field}": value})
+    assert words in text_of(page.text)
+    assert "saved" not in text_of(page.text)
+    with app.app_context():
+        from cpp import shop_settings
+        assert value not in repr(shop_settings.stored())
