@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from functools import lru_cache
 
@@ -62,9 +63,25 @@ def portal_url(endpoint: str, **values) -> str:
     return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
-def phone_link(phone: str) -> str:
-    """A tel: link for a phone number as the shop writes it ("(217) 555-0142")."""
-    return "tel:" + "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+# The first number in what the shop typed ("+1 (217) 555-0142", "Call 555-0142 or …"), and an
+# extension after it ("ext. 12", "x12").
+PHONE_NUMBER = re.compile(r"\+?\(?[0-9][0-9 ().-]*[0-9]", re.ASCII)
+PHONE_EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x)\s*([0-9]+)", re.ASCII | re.IGNORECASE)
+
+
+def phone_link(phone: str) -> str | None:
+    """A tel: link (RFC 3966) for a phone number as the shop writes it: "(217) 555-0142 ext. 12"
+    is tel:2175550142;ext=12. None when there is no number to call ("Ask at the counter"):
+    the phone is then shown as text, not as a link that calls nothing, or the wrong number."""
+    number = PHONE_NUMBER.search(phone or "")
+    if number is None:
+        return None
+    digits = "".join(ch for ch in number.group() if ch.isdigit())
+    if len(digits) < 3:
+        return None
+    plus = "+" if number.group().startswith("+") else ""
+    extension = PHONE_EXTENSION.match(phone, number.end())
+    return f"tel:{plus}{digits}" + (f";ext={extension.group(1)}" if extension else "")
 
 
 def html_lang() -> str:

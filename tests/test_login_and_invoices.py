@@ -240,3 +240,11 @@ def test_shop_name_and_logo_on_every_page(make_app):
         html = response.get_data(as_text=True)
         assert "Acme Phone Fix" in html and 'src="/static/img/demo-logo.svg"' in html
         assert "| Acme Phone Fix</title>" in html
+
+
+def test_a_phone_that_is_not_a_number_is_shown_but_not_linked(make_app):
+    """"Ask at the counter" as the support phone made a link to "tel:", which calls nothing."""
+    client = make_app(SHOP_PHONE="Ask at the counter", LOCATIONS={}).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert "Ask at the counter" in page
+    assert 'href="tel:' not in page

@@ -191,6 +191,19 @@ def test_whom_to_call():
     assert phone_link("+1 217 555 0142") == "tel:+12175550142"
 
 
+@pytest.mark.parametrize("typed,link", [
+    ("+1 (217) 555-0142 ext. 12", "tel:+12175550142;ext=12"),
+    ("(217) 555-0142 x12", "tel:2175550142;ext=12"),
+    ("217-555-0142 Extension 7", "tel:2175550142;ext=7"),
+    ("Call 555-0142 or 555-0143", "tel:5550142"),
+    ("Ask at the counter", None),
+    ("", None),
+    ("٢١٧ ٥٥٥ ٠١٤٢", None),  # not ASCII digits: not a number a phone can dial from a link
+])
+def test_phone_links_call_the_number_and_only_it(typed, link):
+    assert phone_link(typed) == link
+
+
 @pytest.mark.parametrize("exc,words", [
     (ConnectionRefusedError(111, "Connection refused"), "refused"),
     (TimeoutError("timed out"), "timed out"),
