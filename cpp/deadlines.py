@@ -42,8 +42,10 @@ class Deadline:
 class Watchdog:
     def __init__(self) -> None:
         self._start_afresh()
-        # A forked worker (gunicorn) has no watchdog thread, whatever its parent had.
-        os.register_at_fork(after_in_child=self._start_afresh)
+        # A forked worker (gunicorn) has no watchdog thread, whatever its parent had. (Windows
+        # has no fork, nor this function.)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._start_afresh)
 
     def _start_afresh(self) -> None:
         self._lock = threading.Condition()

@@ -137,9 +137,11 @@ class PooledTransport(Transport):
         try:
             # Counted from the headers, so a service that took most of the timeout to start
             # answering still has it all to send its answer, as before.
-            # (Should the deadline pass in the microseconds between the last read, which hands
-            # the connection back to the pool, and the end of `within`, the shutdown could hit
-            # the next request on it: that one fails as "unavailable", never half-done.)
+            # The last read hands the connection back to the pool; urllib3 (2.5 and newer)
+            # then refuses to shut it down, so a deadline passing just after cannot cut off
+            # the next request on it. (Only in the instant between urllib3's check and the
+            # shutdown could it; that request would fail as "unavailable", and a repeated
+            # ApplyPayment is still found by its reference, never posted twice.)
             with within(self._read_timeout, answer.shutdown, "body"):
                 content = read_all(answer)
         except BaseException:

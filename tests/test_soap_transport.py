@@ -206,6 +206,19 @@ def test_ended_deadlines_do_not_pile_up():
     assert len(watchdog._deadlines) < 200  # noqa: SLF001 - the memory this test is about
 
 
+def test_the_watchdog_works_where_there_is_no_fork(monkeypatch):
+    """Windows has no os.register_at_fork: the portal must still start and cut answers off."""
+    monkeypatch.delattr(os, "register_at_fork")
+    watchdog, calls = Watchdog(), []
+    deadline = watchdog.watch(0.05, lambda: calls.append(1))
+    time.sleep(0.5)
+    assert watchdog.end(deadline) is True and calls == [1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+# Python 3.12 and newer warn about forking a process with threads; the child here only runs
+# the watchdog and exits at once.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_process_has_a_working_watchdog_of_its_own():
     """gunicorn forks its workers; the parent's watchdog thread is not in the child."""
     watchdog = Watchdog()
