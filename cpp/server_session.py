@@ -11,7 +11,7 @@ import logging
 import secrets
 import time
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, g
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -71,7 +71,13 @@ class ServerSessionInterface(SessionInterface):
                               self.get_cookie_path(app))
         # The store forgets a session at the absolute limit at the latest; the idle limit is
         # checked on every request by cpp.auth.session.
-        done = persist(session, store_key, serializer.dumps, lifetime_of(app, session))
+        lifetime = lifetime_of(app, session)
+        if lifetime < app.permanent_session_lifetime.total_seconds() and g.get("csrf_token"):
+            # A form went out with a freshly signed token, good for `lifetime` from now: the
+            # session holding its other half must be kept as long (a login page redisplayed
+            # after a wrong password, 55 minutes in).
+            session.modified = True
+        done = persist(session, store_key, serializer.dumps, lifetime)
         if done == ENDED:
             response.delete_cookie(name, domain=domain, path=path)
         elif done == NEW:
@@ -85,9 +91,10 @@ class ServerSessionInterface(SessionInterface):
 
 
 def lifetime_of(app: Flask, session: ServerSession) -> float:
-    """Seconds the store keeps a session. One that is nobody's (each visit to the login page
-    without a cookie makes one) is kept only as long as its CSRF token is good for, so that
-    fetching the login page over and over does not fill the store with 8-hour rows."""
+    """Seconds the store keeps a session from its last write. One that is nobody's (each visit
+    to the login page without a cookie makes one) is kept only as long as the CSRF token last
+    sent with it is good for (its save is renewed whenever one is), so that fetching the login
+    page over and over does not fill the store with 8-hour rows."""
     lifetime = app.permanent_session_lifetime.total_seconds()
     token_life = app.config.get("WTF_CSRF_TIME_LIMIT")
     if token_life and not any(key in session for key in SOMEONES):

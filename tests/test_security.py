@@ -148,6 +148,15 @@ def test_a_session_that_is_nobodys_is_kept_only_as_long_as_its_form_token(portal
 
     visitor.get("/login")
     assert 3500 < stored_for() <= 3600
+    # Every form sent renews it: the token it carries is good for an hour from now.
+    key = store_key(visitor.session.cookies.get("session"))
+    with database.transaction() as db:  # as if the page had been opened 59 minutes ago
+        db.execute("UPDATE web_sessions SET expires_at = ? WHERE key = ?",
+                   (time.time() + 60, key))
+    visitor.get("/login")  # the page reloaded: a new token goes out, nothing else changes
+    assert 3500 < stored_for() <= 3600
+    wrong = visitor.post_form("/login", {"account": "M-1000", "password": "not it"})
+    assert wrong.status_code == 400
     visitor.login("M-1000")
     assert 8 * 3600 - 100 < stored_for() <= 8 * 3600
 
