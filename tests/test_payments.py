@@ -345,6 +345,22 @@ def test_pay_bill_again_from_an_old_page_says_the_invoice_is_paid(portal, visito
     assert len(sandbox.pims.all_payments()) == 1
 
 
+def test_a_declined_payment_opened_after_another_card_paid_says_so(portal, visitor, sandbox):
+    """Declined, "Try another card", paid: the declined payment's page (from Your payments)
+    must not still say the invoice is open, nor offer to try again."""
+    visitor.login("M-1000")
+    declined_back = visitor.card_page(visitor.pay(["INV-10244"]), DECLINE)
+    declined_page = visitor.follow(declined_back).url
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    [paid] = ledger_of(portal).find(states=(states.POSTED,))
+    page = visitor.follow(declined_page)
+    text = text_of(page.text)
+    assert "Your payment didn't go through" in text and "Nothing was charged." in text
+    assert "INV-10244 is still open" not in text
+    assert f"Since then, payment {paid.reference} paid for this invoice." in text
+    assert 'name="invoice"' not in page.text  # no "Try another card" form
+
+
 def test_pay_bill_twice_resumes_the_same_payment(portal, visitor, sandbox):
     visitor.login("M-1000")
     first = visitor.pay(["INV-10244", "INV-10252"])
