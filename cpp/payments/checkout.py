@@ -211,6 +211,12 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
                 "You have already paid these invoices (payment reference %(reference)s); it "
                 "is being applied to your account. Please don't pay again.",
                 len(picked), reference=holder.reference))
+    # Posted just now (above): paid, which is what the customer is told, invoice by invoice.
+    # (Never a new payment for them: their balances were read from PIMS before the posting.)
+    paid = [no_longer_open(h.customer_code, number) for h in holders
+            if h.state == states.POSTED for number in sorted(set(h.invoice_numbers) & picked)]
+    if paid:
+        raise PayBillRefused(" ".join(paid))
     busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
     holder = holders[0]
     numbers = ", ".join(busy)
