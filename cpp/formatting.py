@@ -63,25 +63,28 @@ def portal_url(endpoint: str, **values) -> str:
     return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
-# The first number in what the shop typed ("+1 (217) 555-0142", "Call 555-0142 or …"), and an
-# extension after it ("ext. 12", "x12").
-PHONE_NUMBER = re.compile(r"\+?\(?[0-9][0-9 ().-]*[0-9]", re.ASCII)
+# A run of digit groups joined by single separators ("+1 (217) 555-0142"). A group touching a
+# letter ("9am", "800-FLOWERS") is not part of a number, and nor is anything after it.
+DIGIT_GROUP = r"(?:\([0-9]+\)|[0-9]+(?![0-9A-Za-z]))"
+PHONE_NUMBER = re.compile(rf"\+?{DIGIT_GROUP}(?:[ .-]?{DIGIT_GROUP})*", re.ASCII)
 PHONE_EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x)\s*([0-9]+)", re.ASCII | re.IGNORECASE)
+# Fewer digits is an hour or a short code, not a number to call; more is not a phone number
+# (E.164 allows 15).
+PHONE_DIGITS = range(7, 16)
 
 
 def phone_link(phone: str) -> str | None:
-    """A tel: link (RFC 3966) for a phone number as the shop writes it: "(217) 555-0142 ext. 12"
-    is tel:2175550142;ext=12. None when there is no number to call ("Ask at the counter"):
-    the phone is then shown as text, not as a link that calls nothing, or the wrong number."""
-    number = PHONE_NUMBER.search(phone or "")
-    if number is None:
-        return None
-    digits = "".join(ch for ch in number.group() if ch.isdigit())
-    if len(digits) < 3:
-        return None
-    plus = "+" if number.group().startswith("+") else ""
-    extension = PHONE_EXTENSION.match(phone, number.end())
-    return f"tel:{plus}{digits}" + (f";ext={extension.group(1)}" if extension else "")
+    """A tel: link (RFC 3966) for the first phone number in what the shop wrote: "(217)
+    555-0142 ext. 12" is tel:2175550142;ext=12. None when there is no number to call ("Ask at
+    the counter", "1-800-FLOWERS"): the phone is then shown as text, never as a link that
+    calls nothing, or the wrong number."""
+    for number in PHONE_NUMBER.finditer(phone or ""):
+        digits = "".join(ch for ch in number.group() if ch.isdigit())
+        if len(digits) in PHONE_DIGITS:
+            plus = "+" if number.group().startswith("+") else ""
+            extension = PHONE_EXTENSION.match(phone, number.end())
+            return f"tel:{plus}{digits}" + (f";ext={extension.group(1)}" if extension else "")
+    return None
 
 
 def html_lang() -> str:

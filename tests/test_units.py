@@ -196,6 +196,11 @@ def test_whom_to_call():
     ("(217) 555-0142 x12", "tel:2175550142;ext=12"),
     ("217-555-0142 Extension 7", "tel:2175550142;ext=7"),
     ("Call 555-0142 or 555-0143", "tel:5550142"),
+    ("(217) 555-0142 9am-5pm", "tel:2175550142"),
+    ("(217)555-0142", "tel:2175550142"),
+    ("555.010.0001", "tel:5550100001"),
+    ("Mon-Fri 9-5: (217) 555-0142", "tel:2175550142"),
+    ("1-800-FLOWERS", None),
     ("Ask at the counter", None),
     ("", None),
     ("٢١٧ ٥٥٥ ٠١٤٢", None),  # not ASCII digits: not a number a phone can dial from a link
