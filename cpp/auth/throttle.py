@@ -47,11 +47,13 @@ class LoginAttempt:
         self.keys.clear()
 
 
-def count_attempt(account: str) -> LoginAttempt:
+def count_attempt(account: str, by_address: bool = True) -> LoginAttempt:
+    """Count one try at `account`'s password, against its limit and (`by_address`) against
+    the limit of the address it comes from."""
     config = current_app.config
     attempt = LoginAttempt()
     limits = [("account:" + account, config["LOGIN_ACCOUNT_LIMIT"])]
-    if client_address_is_known():
+    if by_address and client_address_is_known():
         limits.append(("address:" + (request.remote_addr or ""), config["LOGIN_ADDRESS_LIMIT"]))
     state = get_shared_state()
     for key, limit in limits:

@@ -149,8 +149,10 @@ def your_account():
     error, status, done = None, 200, False
     if form.validate_on_submit():
         # Guesses at the current password count with the sign-in's: a session left open on a
-        # counter PC must not be a way round the sign-in's limit.
-        attempt = throttle.count_attempt("staff:" + account.email)
+        # counter PC must not be a way round the sign-in's limit. Not against the address's
+        # limit, which the shop's own customer logins (a kiosk) share, and which would not
+        # pause this account's sign-in, as the message says.
+        attempt = throttle.count_attempt("staff:" + account.email, by_address=False)
         if not attempt.allowed:
             note_lockout(account.email, "changing own password")
             return render_template("staff/account.html", form=form, error=CHANGE_PAUSED,
