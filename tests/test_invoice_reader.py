@@ -121,6 +121,16 @@ def test_invoices_with_nothing_to_pay_are_not_listed(pims_says, caplog):
     assert "2 open invoice(s) of customer M-1 with a zero or negative balance" in caplog.text
 
 
+def test_an_invoice_listed_twice_differently_is_not_listed(pims_says, caplog):
+    """Which of two balances would be owed? Ticking the first always failed ("the balance has
+    changed"), since Pay Bill read the second. The same row twice is just listed once."""
+    client = pims_says(invoices_answer(row(number="DUP", balance="11.11"),
+                                       row(number="TWICE"), row(number="ONE"),
+                                       row(number="DUP", balance="22.22"), row(number="TWICE")))
+    assert [invoice.number for invoice in client.get_open_invoices("M-1")] == ["TWICE", "ONE"]
+    assert "invoice(s) DUP of customer M-1 more than once, differently" in caplog.text
+
+
 UNREADABLE = {
     "not XML": b"<html><body>Service Unavailable</body></html",
     "not a SOAP envelope": f'<GetOpenInvoicesResponse xmlns="{NS}"/>'.encode(),

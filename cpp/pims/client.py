@@ -68,7 +68,7 @@ class PimsClient:
             except UnreadableAnswer as exc:
                 log.warning("PIMS GetOpenInvoices answered something unusable: %s", exc)
                 raise PimsUnavailable("PIMS GetOpenInvoices: unusable answer") from None
-            return owing_something(invoices, customer_code)
+            return payable(invoices, customer_code)
         self._reply("GetOpenInvoices", response)  # raises the fault's error
         raise PimsUnavailable(f"PIMS GetOpenInvoices: HTTP {response.status_code}")
 
@@ -159,15 +159,28 @@ class PimsClient:
             raise error from None
 
 
-def owing_something(invoices: list[Invoice], customer_code: str) -> list[Invoice]:
-    """The open invoices with something to pay. The contract lists only those; a zero balance
-    cannot be paid (nor charged for), and a negative one is a credit, not a bill, which would
-    make the total due look smaller than what Pay Bill charges."""
+def payable(invoices: list[Invoice], customer_code: str) -> list[Invoice]:
+    """The open invoices a customer can be charged for, as the contract promises them; what
+    else a PIMS sends is left out and logged, for the shop to put right:
+    * a zero balance (nothing to pay: PIMS would refuse the allocation after the charge), or a
+      negative one (a credit, which would make the total due look smaller than what is charged);
+    * an invoice number listed twice with different rows: which balance is owed is not known.
+      The same row twice is listed once."""
     owing = [invoice for invoice in invoices if invoice.balance_due > 0]
     if len(owing) != len(invoices):
         log.warning("PIMS listed %d open invoice(s) of customer %s with a zero or negative "
                     "balance: not shown", len(invoices) - len(owing), customer_code)
-    return owing
+    first_rows: dict[str, Invoice] = {}
+    ambiguous: set[str] = set()
+    for invoice in owing:  # (a 300-invoice page: one dict lookup each, rows compared only twice)
+        first = first_rows.setdefault(invoice.number, invoice)
+        if first is not invoice and first != invoice:
+            ambiguous.add(invoice.number)
+    if ambiguous:
+        log.error("PIMS listed invoice(s) %s of customer %s more than once, differently: not "
+                  "shown until PIMS lists each once", ", ".join(sorted(ambiguous))[:500],
+                  customer_code)
+    return [invoice for number, invoice in first_rows.items() if number not in ambiguous]
 
 
 def _customer(result) -> Customer:
