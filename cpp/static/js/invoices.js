@@ -169,6 +169,17 @@
       update();
     });
   });
+  // Enter (a phone keyboard's Go or Search key) in a field of the form would submit it: Pay
+  // Bill, for invoices a search may be hiding. Only the Pay button pays; in the search box
+  // the key just closes the keyboard, the list already being filtered as it is typed.
+  [search].concat(amounts).forEach(function (field) {
+    if (!field) { return; }
+    field.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") { return; }
+      event.preventDefault();
+      if (field === search) { field.blur(); }
+    });
+  });
 
   form.addEventListener("submit", function (event) {
     if (form.getAttribute("data-submitted")) {
