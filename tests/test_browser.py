@@ -613,6 +613,27 @@ def test_two_customers_one_after_the_other_at_the_counter_kiosk(customer):
     c.check("kiosk-start-again")
 
 
+def test_the_biggest_amounts_fit_the_smallest_phone_in_spanish(browser, demo, axe):
+    """320 pixels wide, Spanish (the longest money format: "151.505,50 US$"), the account with
+    300 invoices: its totals stayed at full size and ran out of their card and off the screen."""
+    app, server = demo
+    context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True,
+                                  has_touch=True, locale="es-ES")
+    c = Customer(context.new_page(), server.url, "phone", "smallest-phone-es", axe)
+    c.goto("/login")
+    c.page.get_by_label("N.º de cuenta").fill("M-3000")
+    c.page.get_by_label("Contraseña").fill("demo")
+    c.page.get_by_role("button", name="Iniciar sesión").click()
+    c.page.wait_for_url("**/invoices")
+    outside = c.page.evaluate("""() => [...document.querySelectorAll('.balance__amount')]
+        .filter(a => a.getBoundingClientRect().right > a.closest('.card').getBoundingClientRect().right)
+        .map(a => a.textContent)""")
+    assert outside == []
+    assert c.page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    c.check("invoices-320-es")
+    context.close()
+
+
 def test_a_payment_in_spanish(browser, demo, axe):
     """The switch in the header, the invoices page and its running total, the card page and
     the result, in Spanish, at a phone's size, checked by axe."""
