@@ -71,12 +71,16 @@ class ServerSessionInterface(SessionInterface):
                               self.get_cookie_path(app))
         # The store forgets a session at the absolute limit at the latest; the idle limit is
         # checked on every request by cpp.auth.session.
-        lifetime = lifetime_of(app, session)
-        if lifetime < app.permanent_session_lifetime.total_seconds() and g.get("csrf_token"):
-            # A form went out with a freshly signed token, good for `lifetime` from now: the
-            # session holding its other half must be kept as long (a login page redisplayed
-            # after a wrong password, 55 minutes in).
-            session.modified = True
+        lifetime = app.permanent_session_lifetime.total_seconds()
+        token_life = app.config.get("WTF_CSRF_TIME_LIMIT")
+        if token_life and nobodys(session):
+            # Each visit to the login page without a cookie makes one: kept only as long as the
+            # CSRF token last sent with it is good for, not 8 hours, so that fetching the page
+            # over and over does not fill the store. A form that went out with a freshly signed
+            # token (a login page redisplayed 55 minutes in) renews it.
+            lifetime = min(lifetime, float(token_life))
+            if g.get("csrf_token"):
+                session.modified = True
         done = persist(session, store_key, serializer.dumps, lifetime)
         if done == ENDED:
             response.delete_cookie(name, domain=domain, path=path)
@@ -90,16 +94,8 @@ class ServerSessionInterface(SessionInterface):
             response.vary.add("Cookie")
 
 
-def lifetime_of(app: Flask, session: ServerSession) -> float:
-    """Seconds the store keeps a session from its last write. One that is nobody's (each visit
-    to the login page without a cookie makes one) is kept only as long as the CSRF token last
-    sent with it is good for (its save is renewed whenever one is), so that fetching the login
-    page over and over does not fill the store with 8-hour rows."""
-    lifetime = app.permanent_session_lifetime.total_seconds()
-    token_life = app.config.get("WTF_CSRF_TIME_LIMIT")
-    if token_life and not any(key in session for key in SOMEONES):
-        return min(lifetime, float(token_life))
-    return lifetime
+def nobodys(session: ServerSession) -> bool:
+    return not any(key in session for key in SOMEONES)
 
 
 # What persist() did, so the caller knows what to do with its cookie.

@@ -90,9 +90,13 @@ def no_longer_open(customer_code: str, number: str) -> str:
     paid = get_ledger().find(states=(states.POSTED,), customer_code=customer_code,
                              invoice_numbers=[number], limit=1)
     if paid:
-        return _("You have already paid invoice %(number)s (payment %(reference)s).",
-                 number=number, reference=paid[0].reference)
+        return already_paid(number, paid[0].reference)
     return _("Invoice %(number)s is no longer open on your account.", number=number)
+
+
+def already_paid(number: str, reference: str) -> str:
+    return _("You have already paid invoice %(number)s (payment %(reference)s).",
+             number=number, reference=reference)
 
 
 def start_payment(customer, selection: list[str], typed: dict[str, str] | None = None) -> str:
@@ -213,7 +217,7 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
                 len(picked), reference=holder.reference))
     # Posted just now (above): paid, which is what the customer is told, invoice by invoice.
     # (Never a new payment for them: their balances were read from PIMS before the posting.)
-    paid = [no_longer_open(h.customer_code, number) for h in holders
+    paid = [already_paid(number, h.reference) for h in holders
             if h.state == states.POSTED for number in sorted(set(h.invoice_numbers) & picked)]
     if paid:
         raise PayBillRefused(" ".join(paid))
