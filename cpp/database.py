@@ -1,6 +1,7 @@
-"""The portal's own database (the ledger, sessions, login counters, job locks), through
-SQLAlchemy Core: a SQLite file by default (nothing to install), or PostgreSQL when `DATABASE`
-is a postgresql:// URL, so that several machines can share one ledger.
+"""The portal's own database (the ledger, sessions, login counters, job locks): a SQLite file
+by default (nothing to install), or PostgreSQL when `DATABASE` is a postgresql:// URL, so that
+several machines can share one ledger. SQLAlchemy's engine connects, pools and names the
+errors; Alembic migrates (cpp.migrate); statements run on the driver's cursors (Connection).
 
 The code above this module writes plain SQL with `?` placeholders and reads rows by column
 name; `Database.transaction()` is a write transaction that serialises with every other writer
@@ -14,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 __all__ = ["Database", "DatabaseError", "IntegrityError", "database_url"]
 
@@ -36,53 +36,87 @@ def database_url(setting: str) -> str:
 class Row:
     """A result row read by column name (row["state"]) or position (row[0])."""
 
-    __slots__ = ("_row",)
+    __slots__ = ("_values", "_columns")
 
-    def __init__(self, row):
-        self._row = row
+    def __init__(self, values: Sequence, columns: dict[str, int]):
+        self._values, self._columns = values, columns
 
     def __getitem__(self, key):
-        return self._row[key] if isinstance(key, int) else self._row._mapping[key]
+        return self._values[key] if isinstance(key, int) else self._values[self._columns[key]]
 
     def __iter__(self):
-        return iter(self._row)
+        return iter(self._values)
 
     def __len__(self) -> int:
-        return len(self._row)
+        return len(self._values)
 
     def keys(self):
-        return self._row._mapping.keys()
+        return self._columns.keys()
 
 
 class Result:
-    def __init__(self, result):
-        self._result = result
-        self.rowcount = result.rowcount
+    """A statement's outcome: its rows read at once (the cursor is closed before the next
+    statement, so none is left half-read in a transaction) and how many rows it changed."""
+
+    def __init__(self, cursor):
+        self._rows: list[Row] = []
+        if cursor.description is not None:  # a query, or RETURNING
+            columns = {column[0]: position for position, column in enumerate(cursor.description)}
+            self._rows = [Row(values, columns) for values in cursor.fetchall()]
+        self.rowcount = cursor.rowcount  # after the rows: SQLite counts RETURNING's as read
 
     def fetchone(self) -> Row | None:
-        row = self._result.fetchone()
-        return Row(row) if row is not None else None
+        return self._rows[0] if self._rows else None
 
     def fetchall(self) -> list[Row]:
-        return [Row(row) for row in self._result.fetchall()]
+        return self._rows
 
     def __iter__(self) -> Iterator[Row]:
-        return (Row(row) for row in self._result)
+        return iter(self._rows)
 
 
 class Connection:
-    """One connection, in a transaction, speaking `?` placeholders on either database."""
+    """One pooled connection, in a transaction, speaking `?` placeholders on either database.
 
-    def __init__(self, connection: SAConnection, postgresql: bool):
-        self._connection = connection
-        self.postgresql = postgresql
+    Statements go to the driver's own cursor, not through a SQLAlchemy Connection: its
+    per-statement work (execution contexts, result metadata, events) cost five to eight
+    times what SQLite itself spends on the ledger's short statements (bench/run.py), about
+    a fifth of a payment's return. The engine (its pool, URL and dialect) stays SQLAlchemy's,
+    and every driver error is raised as SQLAlchemy's own (IntegrityError, OperationalError,
+    all DatabaseError), so callers see what they always did.
+    """
+
+    def __init__(self, connection, database: Database):
+        self._connection = connection  # SQLAlchemy's pooled DBAPI connection
+        self._database = database
+        self.postgresql = database.postgresql
+        self._savepoints = 0
 
     def execute(self, sql: str, params: Sequence = ()) -> Result:
-        return Result(self._connection.exec_driver_sql(self._sql(sql), tuple(params)))
+        sql, params = self._sql(sql), tuple(params)
+        cursor = self._connection.cursor()
+        try:
+            if params:
+                cursor.execute(sql, params)
+            else:  # psycopg reads a `%` in SQL with no parameters as itself
+                cursor.execute(sql)
+            return Result(cursor)
+        except self._database.driver_error as exc:
+            raise self._database.wrapped(exc, sql, params, self._connection) from exc
+        finally:
+            cursor.close()
 
     def executemany(self, sql: str, rows: list[Sequence]) -> None:
-        if rows:
-            self._connection.exec_driver_sql(self._sql(sql), [tuple(row) for row in rows])
+        if not rows:
+            return
+        sql, rows = self._sql(sql), [tuple(row) for row in rows]
+        cursor = self._connection.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        except self._database.driver_error as exc:
+            raise self._database.wrapped(exc, sql, rows, self._connection) from exc
+        finally:
+            cursor.close()
 
     def row_to_change(self, sql: str, params: Sequence = ()) -> Row | None:
         """SELECT the row about to be changed, locked until commit on PostgreSQL (SQLite's
@@ -93,14 +127,21 @@ class Connection:
     def serialize(self, lock_id: int) -> None:
         """One such transaction at a time (check-then-insert with no row to lock yet)."""
         if self.postgresql:
-            self._connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+            self.execute("SELECT pg_advisory_xact_lock(?)", (lock_id,))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A failed statement inside undoes only itself (PostgreSQL aborts the whole
         transaction otherwise)."""
-        with self._connection.begin_nested():
+        self._savepoints += 1
+        name = f"cpp_savepoint_{self._savepoints}"
+        self.execute(f"SAVEPOINT {name}")
+        try:
             yield
+        except BaseException:
+            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+        self.execute(f"RELEASE SAVEPOINT {name}")
 
     def _sql(self, sql: str) -> str:
         return placeholders(sql, self.postgresql)
@@ -127,9 +168,9 @@ class Database:
             self._sqlite_transactions()
 
     def _sqlite_transactions(self) -> None:
-        """Let SQLite's own transactions through: pysqlite's implicit BEGIN off, WAL on, and
-        BEGIN IMMEDIATE for writes so that check-then-write is atomic. Every write is flushed
-        to disk at commit (synchronous=FULL) unless it asked not to be (see transaction())."""
+        """Let SQLite's own transactions through: pysqlite's implicit BEGIN off (transaction()
+        says BEGIN IMMEDIATE, so that check-then-write is atomic), WAL on. Every write is
+        flushed to disk at commit (synchronous=FULL) unless it asked not to be."""
         @event.listens_for(self.engine, "connect")
         def on_connect(dbapi_connection, record):
             dbapi_connection.isolation_level = None
@@ -140,41 +181,49 @@ class Database:
             cursor.close()
             record.info["cpp_synchronous"] = "FULL"
 
-        @event.listens_for(self.engine, "begin")
-        def on_begin(connection):
-            options = connection.get_execution_options()
-            if options.get("cpp_write"):
-                # A setting of the connection, which goes back to the pool: set for every
-                # write, so a ledger write after a session's never inherits NORMAL.
-                synchronous = "FULL" if options.get("cpp_durable", True) else "NORMAL"
-                if connection.info.get("cpp_synchronous") != synchronous:
-                    connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
-                    connection.info["cpp_synchronous"] = synchronous
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                connection.exec_driver_sql("BEGIN")
+    # -- connections --------------------------------------------------------------------------
+
+    @property
+    def driver_error(self) -> type[Exception]:
+        return self.engine.dialect.loaded_dbapi.Error
+
+    def wrapped(self, error: Exception, sql: str | None, params, connection=None) -> Exception:
+        """A driver's error as SQLAlchemy would raise it. A connection the server dropped
+        (PostgreSQL restarted, say) is thrown away rather than handed out again."""
+        invalidated = connection is not None and self.engine.dialect.is_disconnect(
+            error, connection, None)
+        if invalidated:
+            connection.invalidate(error)
+        return DBAPIError.instance(sql, params, error, self.driver_error,
+                                   connection_invalidated=invalidated,
+                                   dialect=self.engine.dialect)
+
+    @contextmanager
+    def _pooled(self) -> Iterator[Connection]:
+        """A connection from the pool, back to it at the end (the pool rolls back whatever
+        was left open)."""
+        try:
+            pooled = self.engine.raw_connection()
+        except self.driver_error as exc:
+            raise self.wrapped(exc, None, None) from exc
+        try:
+            yield Connection(pooled, self)
+        finally:
+            pooled.close()
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A read: a consistent snapshot, nothing written."""
-        with self.engine.connect() as connection:
-            yield Connection(connection, self.postgresql)
+        with self._pooled() as connection:
+            if not self.postgresql:  # PostgreSQL opens its transaction at the first statement
+                connection.execute("BEGIN")
+            yield connection
 
-    def fetch_one(self, sql: str, params: Sequence = ()) -> tuple | None:
-        """The first row of one SELECT, straight on a pooled connection: no SQLAlchemy
-        Connection, no BEGIN and ROLLBACK around it. For the read every request makes (its
-        session), where that machinery cost more than the query; one statement reads one
-        consistent row on either database."""
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(placeholders(sql, self.postgresql), tuple(params))
-                return cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which ends any transaction it opened
+    def fetch_one(self, sql: str, params: Sequence = ()) -> Row | None:
+        """The first row of one SELECT, without a BEGIN and ROLLBACK around it: for the read
+        every request makes (its session); one statement reads one consistent row."""
+        with self._pooled() as connection:
+            return connection.execute(sql, params).fetchone()
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Connection]:
@@ -188,12 +237,32 @@ class Database:
         synchronous_commit off). A customer's visit makes about twenty commits; each flush
         is a wait on the disk.
         """
-        with self.engine.connect() as connection:
-            connection.execution_options(cpp_write=True, cpp_durable=durable)
-            with connection.begin():
-                if self.postgresql and not durable:
-                    connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                yield Connection(connection, self.postgresql)
+        with self._pooled() as connection:
+            pooled = connection._connection
+            if self.postgresql:
+                if not durable:
+                    connection.execute("SET LOCAL synchronous_commit = off")
+            else:
+                # A setting of the connection, which goes back to the pool: set for every
+                # write, so a ledger write after a session's never inherits NORMAL.
+                synchronous = "FULL" if durable else "NORMAL"
+                if pooled.info.get("cpp_synchronous") != synchronous:
+                    connection.execute(f"PRAGMA synchronous={synchronous}")
+                    pooled.info["cpp_synchronous"] = synchronous
+                connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                if pooled.is_valid:  # not dropped by the server
+                    try:
+                        pooled.rollback()
+                    except self.driver_error as exc:  # the first error is the one to tell
+                        pooled.invalidate(exc)
+                raise
+            try:
+                pooled.commit()
+            except self.driver_error as exc:
+                raise self.wrapped(exc, "COMMIT", None, pooled) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -66,10 +66,11 @@ def upgrade(database: Database) -> str:
 
     # A write transaction from the start (BEGIN IMMEDIATE on SQLite): two processes starting
     # at once (gunicorn's workers) upgrade one after the other, the second finding it done.
-    with database.engine.connect() as connection, \
-            connection.execution_options(cpp_write=True).begin():
+    with database.engine.connect() as connection, connection.begin():
         if database.postgresql:  # two `cpp db upgrade` at once: the second waits, then finds it done
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (UPGRADE_LOCK,))
+        else:  # SQLite's driver leaves BEGIN to us (cpp.database)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         tables = set(inspect(connection).get_table_names())
         config = alembic_config(connection)
         if "payments" in tables and "alembic_version" not in tables:

@@ -12,11 +12,11 @@ import pytest
 import requests
 
 from cpp import create_app, migrate
-from cpp.database import Database
+from cpp.database import Database, DatabaseError
 from cpp.payments import states
 from cpp.payments.ledger import Ledger
 
-from .conftest import BrowserLikeClient, portal_config, postgresql_schema
+from .conftest import POSTGRESQL_URL, BrowserLikeClient, portal_config, postgresql_schema
 from .processes import ROOT, production_env
 from .test_concurrency import at_once
 from .test_payments import APPROVE
@@ -70,6 +70,36 @@ def test_the_production_server_upgrades_a_sqlite_ledger_in_a_child_process(tmp_p
     assert done.stdout.strip() == "[]"  # create_app found the schema current: no Alembic here
     database = Database(str(path), 5.0)
     assert migrate.current(database) == migrate.head()
+    database.dispose()
+
+
+def test_processes_upgrading_one_new_sqlite_ledger_at_once_take_turns(tmp_path):
+    """gunicorn's workers each create the app, and so each upgrade a new SQLite ledger, at
+    the same moment: one creates the tables, the others wait and find them made. Forked
+    after Alembic is loaded and let go together, as gunicorn's workers are."""
+    import multiprocessing
+
+    import alembic.command  # noqa: F401 - loaded before the fork, as in gunicorn's workers
+
+    path = str(tmp_path / "ledger.sqlite3")
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(4)
+    upgrades = [context.Process(target=upgrade_when_all_are_ready, args=(path, start))
+                for _ in range(4)]
+    for upgrading in upgrades:
+        upgrading.start()
+    for upgrading in upgrades:
+        upgrading.join(120)
+    assert [upgrading.exitcode for upgrading in upgrades] == [0, 0, 0, 0]
+    database = Database(path, 5.0)
+    assert migrate.current(database) == migrate.head()
+    database.dispose()
+
+
+def upgrade_when_all_are_ready(path: str, start) -> None:
+    start.wait()
+    database = Database(path, 30.0)
+    migrate.upgrade(database)
     database.dispose()
 
 
@@ -221,17 +251,20 @@ def test_only_sessions_login_counters_and_leases_skip_the_flush(ledger_database)
     state, a receipt's claim, an ended session or a job lock."""
     from decimal import Decimal
 
-    from sqlalchemy import event
-
     from cpp.payments import record
     from cpp.payments.ledger import PaymentInvoice
     from cpp.shared_state.database_backend import DatabaseSharedState
 
     database = Database(ledger_database)
     migrate.upgrade(database)
-    commits: list[bool] = []
-    event.listen(database.engine, "commit", lambda connection: commits.append(
-        connection.get_execution_options().get("cpp_durable", True)))
+    commits: list[bool] = []  # each write transaction's `durable`, in order
+    opening = database.transaction
+
+    def transaction(durable: bool = True):
+        commits.append(durable)
+        return opening(durable)
+
+    database.transaction = transaction
     state, ledger = DatabaseSharedState(database), Ledger(database)
 
     def durable(action) -> list[bool]:
@@ -285,3 +318,65 @@ def test_a_payment_of_nothing_is_refused_as_such(ledger_database):
         assert ledger.find() == []
     finally:
         database.dispose()
+
+
+LOCK = "INSERT INTO job_locks (name, holder, held_until) VALUES (?, ?, ?)"
+
+
+@pytest.mark.parametrize("ledger_database", ["sqlite", "postgresql"], indirect=True)
+def test_a_driver_error_is_sqlalchemys_and_undoes_its_whole_transaction(ledger_database):
+    """Statements run on the driver's cursor; callers still catch SQLAlchemy's errors."""
+    from sqlalchemy.exc import IntegrityError
+
+    database = Database(ledger_database)
+    migrate.upgrade(database)
+    try:
+        with database.transaction() as db:
+            db.execute(LOCK, ("kept", "me", 1))
+        with pytest.raises(IntegrityError), database.transaction() as db:
+            db.execute(LOCK, ("undone", "me", 1))
+            db.execute(LOCK, ("kept", "me", 1))  # the same name again
+        with database.transaction() as db:  # a failure inside a savepoint undoes only itself
+            db.execute(LOCK, ("after", "me", 1))
+            with pytest.raises(IntegrityError), db.savepoint():
+                db.execute(LOCK, ("after", "me", 1))
+            db.execute(LOCK, ("after savepoint", "me", 1))
+        with database.connect() as db:
+            names = [row["name"] for row in db.execute("SELECT name FROM job_locks ORDER BY name")]
+        assert names == ["after", "after savepoint", "kept"]
+        with pytest.raises(DatabaseError):
+            database.fetch_one("SELECT nothing FROM job_locks")
+    finally:
+        database.dispose()
+
+
+def test_a_postgresql_connection_the_server_ended_is_never_used_again():
+    """PostgreSQL restarted, or an administrator ended the portal's session: the pool checks a
+    connection before lending it, and one that dies in a transaction fails that transaction
+    (as a DatabaseError) and is thrown away, so the next one works."""
+    import psycopg
+
+    schemas = postgresql_schema()
+    database = Database(next(schemas))
+    admin = psycopg.connect(POSTGRESQL_URL, autocommit=True)
+
+    def end(backend: int) -> None:
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+
+    try:
+        with database.transaction() as db:
+            backend = db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        end(backend)  # while it waits in the pool
+        with database.transaction() as db:  # replaced at once
+            assert db.execute("SELECT 1").fetchone()[0] == 1
+        with pytest.raises(DatabaseError), database.transaction() as db:
+            end(db.execute("SELECT pg_backend_pid()").fetchone()[0])
+            db.execute(LOCK, ("lost", "me", 1))
+        with database.transaction() as db:
+            db.execute(LOCK, ("next", "me", 1))
+        with database.connect() as db:
+            assert [row[0] for row in db.execute("SELECT name FROM job_locks")] == ["next"]
+    finally:
+        admin.close()
+        database.dispose()
+        next(schemas, None)
