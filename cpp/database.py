@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, PendingRollbackError, SQLAlchemyError
 
 __all__ = ["Database", "DatabaseError", "IntegrityError", "database_url"]
 
@@ -94,7 +94,7 @@ class Connection:
 
     def execute(self, sql: str, params: Sequence = ()) -> Result:
         sql, params = self._sql(sql), tuple(params)
-        cursor = self._connection.cursor()
+        cursor = self._cursor()
         try:
             if params:
                 cursor.execute(sql, params)
@@ -110,7 +110,7 @@ class Connection:
         if not rows:
             return
         sql, rows = self._sql(sql), [tuple(row) for row in rows]
-        cursor = self._connection.cursor()
+        cursor = self._cursor()
         try:
             cursor.executemany(sql, rows)
         except self._database.driver_error as exc:
@@ -139,12 +139,38 @@ class Connection:
         try:
             yield
         except BaseException:
-            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            if self._connection.is_valid:  # a lost connection took the transaction with it
+                self.execute(f"ROLLBACK TO SAVEPOINT {name}")
             raise
         self.execute(f"RELEASE SAVEPOINT {name}")
 
+    def _cursor(self):
+        self.ensure_connected()
+        return self._connection.cursor()
+
+    def ensure_connected(self) -> None:
+        """A connection the server dropped (and the pool let go) ended its transaction."""
+        if not self._connection.is_valid:
+            raise PendingRollbackError("the database connection was lost: this transaction "
+                                       "is over, nothing in it was committed")
+
     def _sql(self, sql: str) -> str:
         return placeholders(sql, self.postgresql)
+
+
+def set_synchronous(pooled, setting: str) -> None:
+    """SQLite's flush at commit (FULL or NORMAL) for a pooled connection. A setting of the
+    connection, which goes back to the pool: set for every write, so that a ledger write after
+    a session's never inherits NORMAL. Forgotten first, so that an interruption between the
+    PRAGMA and the note cannot leave a note that is wrong."""
+    if pooled.info.get("cpp_synchronous") != setting:
+        pooled.info.pop("cpp_synchronous", None)
+        cursor = pooled.cursor()
+        try:
+            cursor.execute(f"PRAGMA synchronous={setting}")
+        finally:
+            cursor.close()
+        pooled.info["cpp_synchronous"] = setting
 
 
 def placeholders(sql: str, postgresql: bool) -> str:
@@ -243,26 +269,35 @@ class Database:
                 if not durable:
                     connection.execute("SET LOCAL synchronous_commit = off")
             else:
-                # A setting of the connection, which goes back to the pool: set for every
-                # write, so a ledger write after a session's never inherits NORMAL.
-                synchronous = "FULL" if durable else "NORMAL"
-                if pooled.info.get("cpp_synchronous") != synchronous:
-                    connection.execute(f"PRAGMA synchronous={synchronous}")
-                    pooled.info["cpp_synchronous"] = synchronous
+                set_synchronous(pooled, "FULL" if durable else "NORMAL")
                 connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
             except BaseException:
-                if pooled.is_valid:  # not dropped by the server
-                    try:
-                        pooled.rollback()
-                    except self.driver_error as exc:  # the first error is the one to tell
-                        pooled.invalidate(exc)
+                self._roll_back(pooled)
                 raise
+            self._commit(connection)
+
+    def _roll_back(self, pooled) -> None:
+        if pooled.is_valid:  # not dropped by the server, which rolled it back itself
             try:
-                pooled.commit()
-            except self.driver_error as exc:
-                raise self.wrapped(exc, "COMMIT", None, pooled) from exc
+                pooled.rollback()
+            except self.driver_error as exc:  # the error that brought us here is the one to tell
+                pooled.invalidate(exc)
+
+    def _commit(self, connection: Connection) -> None:
+        connection.ensure_connected()
+        pooled = connection._connection
+        if self.postgresql and pooled.dbapi_connection.info.transaction_status.name == "INERROR":
+            # A statement failed and its error was caught: PostgreSQL would take COMMIT as
+            # ROLLBACK without a word, and the caller would believe its writes made.
+            pooled.rollback()
+            raise PendingRollbackError("a statement of this transaction failed; nothing in it "
+                                       "was committed")
+        try:
+            pooled.commit()
+        except self.driver_error as exc:
+            raise self.wrapped(exc, "COMMIT", None, pooled) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from .database import Database
+from .database import Database, set_synchronous
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in cpp/migrations/versions (tests/test_database.py checks it against
@@ -69,7 +69,8 @@ def upgrade(database: Database) -> str:
     with database.engine.connect() as connection, connection.begin():
         if database.postgresql:  # two `cpp db upgrade` at once: the second waits, then finds it done
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (UPGRADE_LOCK,))
-        else:  # SQLite's driver leaves BEGIN to us (cpp.database)
+        else:  # SQLite's driver leaves BEGIN to us (cpp.database), and the flush: on disk
+            set_synchronous(connection.connection, "FULL")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         tables = set(inspect(connection).get_table_names())
         config = alembic_config(connection)

@@ -350,10 +350,10 @@ def test_a_driver_error_is_sqlalchemys_and_undoes_its_whole_transaction(ledger_d
         database.dispose()
 
 
-def test_a_postgresql_connection_the_server_ended_is_never_used_again():
+def test_a_postgresql_transaction_that_failed_is_never_taken_for_written():
     """PostgreSQL restarted, or an administrator ended the portal's session: the pool checks a
-    connection before lending it, and one that dies in a transaction fails that transaction
-    (as a DatabaseError) and is thrown away, so the next one works."""
+    connection before lending it, and one that dies in a transaction (in a savepoint too)
+    fails that transaction as a DatabaseError and is thrown away, so the next one works."""
     import psycopg
 
     schemas = postgresql_schema()
@@ -372,6 +372,15 @@ def test_a_postgresql_connection_the_server_ended_is_never_used_again():
         with pytest.raises(DatabaseError), database.transaction() as db:
             end(db.execute("SELECT pg_backend_pid()").fetchone()[0])
             db.execute(LOCK, ("lost", "me", 1))
+        with pytest.raises(DatabaseError), database.transaction() as db, db.savepoint():
+            end(db.execute("SELECT pg_backend_pid()").fetchone()[0])
+            db.execute(LOCK, ("lost in a savepoint", "me", 1))
+        # A failed statement whose error is caught: PostgreSQL would take the COMMIT as a
+        # ROLLBACK; the caller is told, not left believing it written.
+        with pytest.raises(DatabaseError), database.transaction() as db:
+            db.execute(LOCK, ("not written", "me", 1))
+            with pytest.raises(DatabaseError):
+                db.execute(LOCK, ("not written", "me", 1))
         with database.transaction() as db:
             db.execute(LOCK, ("next", "me", 1))
         with database.connect() as db:
