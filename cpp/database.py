@@ -62,6 +62,8 @@ class Result:
         self._rows: list[Row] = []
         if cursor.description is not None:  # a query, or RETURNING
             columns = {column[0]: position for position, column in enumerate(cursor.description)}
+            if len(columns) != len(cursor.description):  # row["id"] would be either one
+                raise ValueError(f"a query names a column twice: {cursor.description}")
             self._rows = [Row(values, columns) for values in cursor.fetchall()]
         self.rowcount = cursor.rowcount  # after the rows: SQLite counts RETURNING's as read
 

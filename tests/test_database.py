@@ -346,6 +346,8 @@ def test_a_driver_error_is_sqlalchemys_and_undoes_its_whole_transaction(ledger_d
         assert names == ["after", "after savepoint", "kept"]
         with pytest.raises(DatabaseError):
             database.fetch_one("SELECT nothing FROM job_locks")
+        with pytest.raises(ValueError, match="twice"):  # which one would row["name"] be?
+            database.fetch_one("SELECT name, holder AS name FROM job_locks")
     finally:
         database.dispose()
 
