@@ -82,10 +82,11 @@ class Connection:
 
     Statements go to the driver's own cursor, not through a SQLAlchemy Connection: its
     per-statement work (execution contexts, result metadata, events) cost five to eight
-    times what SQLite itself spends on the ledger's short statements (bench/run.py), about
-    a fifth of a payment's return. The engine (its pool, URL and dialect) stays SQLAlchemy's,
-    and every driver error is raised as SQLAlchemy's own (IntegrityError, OperationalError,
-    all DatabaseError), so callers see what they always did.
+    times what SQLite itself spends on the ledger's short statements, about a fifth of a
+    payment's return (CHANGES.md, the sixth speed pass). The engine (its pool, URL and
+    dialect) stays SQLAlchemy's, and every driver error is raised as SQLAlchemy's own
+    (IntegrityError, OperationalError, all DatabaseError), so callers see what they always
+    did.
     """
 
     def __init__(self, connection, database: Database):
@@ -293,7 +294,7 @@ class Database:
         if self.postgresql and pooled.dbapi_connection.info.transaction_status.name == "INERROR":
             # A statement failed and its error was caught: PostgreSQL would take COMMIT as
             # ROLLBACK without a word, and the caller would believe its writes made.
-            pooled.rollback()
+            self._roll_back(pooled)
             raise PendingRollbackError("a statement of this transaction failed; nothing in it "
                                        "was committed")
         try:
