@@ -154,10 +154,7 @@ def set_disabled(email: str, disabled: bool) -> StaffAccount:
                 "SELECT COUNT(*) FROM staff_accounts WHERE role = 'owner' AND disabled = ?",
                 (False,)).fetchone()[0] <= 1:
             raise AccountError("This is the last owner: add another owner before disabling it.")
-        # Disabling also ends the account's sessions (a new session version).
-        db.execute("UPDATE staff_accounts SET disabled = ?,"
-                   " session_version = session_version + ? WHERE email = ?",
-                   (disabled, 1 if disabled else 0, normal_email(email)))
+        _update_in(db, email, end_sessions=disabled, disabled=disabled)
     return get(email)
 
 
@@ -170,12 +167,18 @@ def signed_in(account: StaffAccount) -> None:
 
 
 def _update(email: str, end_sessions: bool = False, **fields) -> None:
+    with database().transaction() as db:
+        _update_in(db, email, end_sessions, **fields)
+
+
+def _update_in(db, email: str, end_sessions: bool = False, **fields) -> None:
+    """Change an account inside transaction `db`; `end_sessions`: a new session version, so
+    every session of the account ends."""
     assignments = ", ".join([*(f"{name} = ?" for name in fields),
                              *(["session_version = session_version + 1"] if end_sessions else [])])
-    with database().transaction() as db:
-        changed = db.execute(
-            f"UPDATE staff_accounts SET {assignments} WHERE email = ?",  # noqa: S608 - names fixed
-            (*fields.values(), normal_email(email))).rowcount
+    changed = db.execute(
+        f"UPDATE staff_accounts SET {assignments} WHERE email = ?",  # noqa: S608 - names fixed
+        (*fields.values(), normal_email(email))).rowcount
     if not changed:
         raise AccountError(f"No staff account for {normal_email(email)}.")
 
