@@ -9,6 +9,7 @@ from functools import lru_cache
 from babel.dates import format_date, format_datetime, get_timezone
 from babel.numbers import format_currency
 from flask import Flask, current_app
+from markupsafe import Markup
 
 from . import shop
 from .i18n import formatting_locale
@@ -87,6 +88,15 @@ def phone_link(phone: str) -> str | None:
     return None
 
 
+def phone(text: str) -> Markup:
+    """A shop's phone as a page shows it: a link that calls it, or only the words when they
+    hold no number to call (phone_link)."""
+    link = phone_link(text)
+    if link is None:
+        return Markup("<span>%s</span>") % text
+    return Markup('<a href="%s">%s</a>') % (link, text)
+
+
 def html_lang() -> str:
     return formatting_locale().replace("_", "-")
 
@@ -106,4 +116,4 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(shop.location, "shop_location")
     app.add_template_global(tick_value)
     app.add_template_global(min_partial_amount)
-    app.add_template_filter(phone_link, "tel")
+    app.add_template_filter(phone)
