@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from babel.dates import format_date, format_datetime, get_timezone
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_decimal_symbol, get_group_symbol
 from flask import Flask, current_app
 from markupsafe import Markup
 
@@ -40,6 +40,20 @@ def formatted_money(amount: Decimal, currency: str, locale: str) -> str:
 @lru_cache(maxsize=FORMAT_CACHE_SIZE)
 def formatted_date(value: dt.date, style: str, locale: str) -> str:
     return format_date(value, style, locale=locale)
+
+
+@lru_cache(maxsize=16)
+def number_symbols(locale: str) -> tuple[str, str]:
+    """(decimal point, thousands separator) as a locale writes amounts: "." and "," in English,
+    "," and "." in Spanish. cpp.selection reads typed amounts with a point of "." or ","."""
+    point = get_decimal_symbol(locale)
+    return (point if point in ".," else "."), get_group_symbol(locale)
+
+
+def amount_as_typed(amount: Decimal, locale: str) -> str:
+    """An amount as a customer types it on this page, in an amount field or an example:
+    "1234.50", or "1234,50" on a Spanish page."""
+    return f"{amount:.2f}".replace(".", number_symbols(locale)[0])
 
 
 def datetime(value: dt.datetime | None, style: str = "medium") -> str:

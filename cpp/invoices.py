@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, redirect, render_template, session, ur
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from .formatting import formatted_date, formatted_money
+from .formatting import amount_as_typed, formatted_date, formatted_money, number_symbols
 from .i18n import formatting_locale, gettext_once_per_language
 from .money import to_cents
 from .pims.client import get_pims
@@ -65,7 +65,7 @@ class InvoiceRow(NamedTuple):
     overdue: bool
     balance: str
     details: str
-    plain: str          # the balance as typed in an amount field: "1234.50"
+    plain: str          # the balance as typed in an amount field: "1234.50" ("1234,50")
     checked: bool       # ticked again: kept through a login, or a refused Pay Bill's
     amount: str         # what its amount field holds: as typed before, or `plain`
 
@@ -73,6 +73,7 @@ class InvoiceRow(NamedTuple):
     def all_of(cls, invoices: list[Invoice], today: dt.date, location_names: dict[str, str],
                ticked: set[str], typed: dict[str, str]) -> list[InvoiceRow]:
         currency, locale = current_app.config["CURRENCY"], formatting_locale()
+        point = number_symbols(locale)[0]
         # Translated once, filled in per row (a 300-invoice page).
         invoiced, due_on, no_due = (gettext("Invoiced %(date)s"), gettext("Due %(date)s"),
                                     gettext("No due date"))
@@ -87,7 +88,7 @@ class InvoiceRow(NamedTuple):
             elif invoice.reference_number:
                 details.append(f"({invoice.reference_number})")
             details.append(invoiced % {"date": formatted_date(invoice.date, 'medium', locale)})
-            plain = f"{balance_due:.2f}"
+            plain = f"{balance_due:.2f}".replace(".", point)  # as amount_as_typed writes it
             rows.append(cls(
                 position=position, number=number, tick=tick_of(number, cents), cents=cents,
                 location=invoice.location or "",
@@ -141,7 +142,7 @@ def render_page(invoices: list[Invoice], customer, pay_url: str, retick: set[str
                 **extra):
     """The invoices page, for a logged-in customer or a pay link (cpp.links.routes). `retick`:
     ticks kept through a login; a refused Pay Bill's ticks and amounts come back as well."""
-    today = dt.date.today()
+    today, locale = dt.date.today(), formatting_locale()
     kept = set(session.pop("kept_selection", None) or ())  # a refused Pay Bill's ticks
     locations = location_names(invoices)
     typed = session.pop("pending_amounts", None) or {}
@@ -153,7 +154,8 @@ def render_page(invoices: list[Invoice], customer, pay_url: str, retick: set[str
         locations=locations, list_tools=len(invoices) > LIST_TOOLS_FROM,
         page_size=PAGE_SIZE, resume_url=session.pop("resume_url", None),
         customer=customer, pay_url=pay_url,
-        messages=page_messages(), **{"via_link": False, **extra},
+        messages=page_messages(), group_symbol=number_symbols(locale)[1],
+        amount_example=amount_as_typed(Decimal(50), locale), **{"via_link": False, **extra},
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from .money import to_cents
 
@@ -36,18 +37,41 @@ def ticked_numbers(values: list[str], most: int) -> list[str]:
 
 
 # Partial payments (ALLOW_PARTIAL_PAYMENTS): the amount typed for an invoice, in a field named
-# AMOUNT_FIELD + its number. "50", "50.5", "$1,234.56"; never more than two decimal places.
+# AMOUNT_FIELD + its number: "50", "50.5", "$1,234.56", or as a Spanish page writes money,
+# "50,5" and "1.234,56"; never more than two decimal places.
+#
+# The decimal point is whichever of "." and "," the customer typed: a phone's decimal keypad
+# has only its region's, whatever the page's language. Followed by three digits, a separator
+# groups thousands, and only the page's own group symbol does: "1,250" is 1250 on an English
+# page and refused on a Spanish one, where the comma is the decimal point and it may be 1,25
+# mistyped ("1.250" the other way round). An amount is read the same in both languages or
+# refused, never read as a thousand times what was meant. (cpp/static/js/invoices.js reads the
+# running total by the same rules; tests/test_browser.py checks that the two agree.)
 AMOUNT_FIELD = "amount-"
-AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?\Z", re.ASCII)
+SPACES = " \u00a0\u202f"  # a group symbol that is a space (French): typed as any of these
 
 
-def read_amount(text: str) -> int | None:
-    """Cents typed by the customer, or None for anything that is not an amount of money."""
-    match = AMOUNT.match((text or "").strip())
+@lru_cache(maxsize=8)
+def amount_pattern(group: str) -> re.Pattern:
+    separator = f"[{SPACES}]" if group.isspace() else re.escape(group)
+    # [0-9], not \d: Python's \d is any script's digits, and JavaScript's only these.
+    return re.compile(rf"^\$?\s*(?:(?P<grouped>[1-9][0-9]{{0,2}}(?:{separator}[0-9]{{3}}){{1,3}})|"
+                      rf"(?P<plain>[0-9]{{1,12}}))?(?:(?P<point>[.,])(?P<fraction>[0-9]{{0,2}}))?\Z")
+
+
+def read_amount(text: str, group: str = ",") -> int | None:
+    """Cents typed by the customer, or None for anything that is not an amount of money.
+    `group`: the page's thousands separator (cpp.formatting.number_symbols)."""
+    match = amount_pattern(group).match((text or "").strip())
     if not match:
         return None
-    whole, fraction = match.group(1).replace(",", ""), (match.group(2) or "").ljust(2, "0")
-    return int(whole) * 100 + int(fraction)
+    grouped, point = match["grouped"], match["point"]
+    whole, fraction = grouped or match["plain"] or "", match["fraction"] or ""
+    if not whole and not fraction:
+        return None  # "", "$", "."
+    if grouped and point and point in grouped:
+        return None  # "1,234,5": the same symbol cannot group and be the decimal point
+    return int(re.sub(r"[^0-9]", "", whole) or "0") * 100 + int(fraction.ljust(2, "0"))
 
 
 def typed_amounts(form) -> dict[str, str]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cpp.selection import read_amount
+
 from .chromium import skip_without_chromium
 
 pytestmark = skip_without_chromium()
@@ -578,6 +580,53 @@ def test_paying_part_of_an_invoice(customer):
     pay_on_card_page(c, APPROVE, "approve")
     c.check("paid-part")
     assert "$149.00 is still to pay" in c.text()
+
+
+def test_amounts_typed_in_spanish_are_read_as_the_server_reads_them(browser, demo, axe):
+    """A Spanish page writes money with a decimal comma, and a phone's keypad has the point of
+    its region, not of the page. The running total reads what is typed by the server's own
+    rules (cpp.selection.read_amount), flags what it cannot read and never reads it as
+    something else; an amount typed with a comma is then charged to the cent."""
+    app, server = demo
+    app.config["ALLOW_PARTIAL_PAYMENTS"] = True
+    context = browser.new_context(viewport=VIEWPORTS["phone"], is_mobile=True, has_touch=True,
+                                  locale="es-ES")
+    c = Customer(context.new_page(), server.url, "phone", "amounts-in-spanish", axe)
+    c.goto("/login")
+    c.page.get_by_label("N.º de cuenta").fill("M-1000")
+    c.page.get_by_label("Contraseña").fill("demo")
+    c.page.get_by_role("button", name="Iniciar sesión").click()
+    c.page.wait_for_url("**/invoices")
+    assert "por ejemplo 50,00" in c.text()
+    c.page.get_by_label("Pagar la factura INV-10244").check()
+    field = c.page.get_by_label("Importe a pagar de INV-10244")
+    assert field.input_value() == "199,00"
+    group = c.page.locator("#pay-form").get_attribute("data-group")
+    assert group == "."
+    money = "cents => new Intl.NumberFormat('es', {style: 'currency', currency: 'USD', " \
+            "useGrouping: 'always'}).format(cents / 100)"
+    for typed in ("50,5", "50.5", "50,", ",5", "1.234,56", "1.250", "1,250", "1,234.56",
+                  "0,001", "50,555", "1.234.5", "$ 12,30", "cincuenta"):
+        field.fill(typed)
+        cents = read_amount(typed, group)
+        unreadable = field.get_attribute("aria-invalid") == "true"
+        total = c.page.locator("#selected-total").inner_text()
+        assert (unreadable, total) == (cents is None, c.page.evaluate(money, cents or 19900)), \
+            typed
+    field.fill("50,5")
+    c.check("invoices-partial-es")
+    c.page.locator("#pay-button").click()
+    c.page.wait_for_url("**/transportweb.aspx*")
+    c.page.get_by_label("Número de tarjeta").fill(APPROVE)
+    c.page.get_by_label("Fecha de vencimiento").fill("12/39")
+    c.page.get_by_label("CVV").fill("123")
+    c.page.get_by_label("Nombre del titular").fill("Jordan Rivera")
+    c.page.get_by_role("button", name="Procesar el pago").click()
+    c.page.wait_for_url("**/payments/*")
+    (sale,) = app.extensions["sandbox_cayan"].all_transactions()
+    assert sale["amount_cents"] == 5050
+    assert "148,50\xa0US$" in c.text()  # still to pay
+    context.close()
 
 
 def test_two_customers_one_after_the_other_at_the_counter_kiosk(customer):

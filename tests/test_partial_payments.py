@@ -16,11 +16,32 @@ from .visitor import Visitor, text_of
 
 @pytest.mark.parametrize("text,cents", [
     ("50", 5000), ("50.5", 5050), ("50.05", 5005), ("$1,234.56", 123456), (" 7.00 ", 700),
-    ("0.01", 1), ("50.", None), (".5", None), ("50.555", None), ("-5", None), ("5e2", None),
-    ("1,23.00", None), ("", None), ("fifty", None), ("١٢", None), ("50,00", None),
+    ("0.01", 1), ("50.555", None), ("-5", None), ("5e2", None), ("1,23.00", None), ("", None),
+    ("fifty", None), ("١٢", None), (".", None), ("$", None), ("0.001", None),
+    # A phone's keypad may have only a comma; a trailing or leading point is still an amount.
+    ("50,00", 5000), ("50,5", 5050), ("50.", 5000), ("50,", 5000), (".5", 50), (",05", 5),
+    # Three digits after the page's group symbol (English: ",") are thousands; after the other
+    # symbol they are three decimal places, refused; one symbol cannot do both.
+    ("1,250", 125000), ("1.250", None), ("1,234,5", None), ("1,234,567.89", 123456789),
+    ("01,250", None), ("1 250", None),
 ])
 def test_amounts_as_customers_type_them(text, cents):
     assert read_amount(text) == cents
+
+
+@pytest.mark.parametrize("text,cents", [
+    ("1.250", 125000), ("1,250", None), ("1.234,56", 123456), ("1,25", 125), ("1.25", 125),
+    ("1.234.5", None), ("0.001", None), ("50,555", None),
+])
+def test_amounts_on_a_spanish_page(text, cents):
+    assert read_amount(text, group=".") == cents
+
+
+@pytest.mark.parametrize("text,cents", [
+    ("1 250,50", 125050), ("1\u202f250,50", 125050), ("1\u00a0250", 125000), ("1.250", None),
+])
+def test_amounts_where_a_space_groups_thousands(text, cents):
+    assert read_amount(text, group="\u202f") == cents
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from flask_babel import ngettext
 from .. import email_address
 from ..cayan.client import get_cayan
 from ..cayan.models import CayanError, CayanUnavailable
-from ..formatting import absolute_url, format_money
-from ..i18n import language
+from ..formatting import absolute_url, amount_as_typed, format_money, number_symbols
+from ..i18n import formatting_locale, language
 from ..marks import N_
 from ..money import from_cents, to_cents
 from ..pims.client import get_pims
@@ -50,13 +50,14 @@ def amount_to_pay(invoice, typed: dict[str, str] | None) -> Decimal:
     text = (typed or {}).get(invoice.number, "").strip()
     if typed is None or not text:
         return invoice.balance_due
-    cents = read_amount(text)
+    locale = formatting_locale()
+    cents = read_amount(text, group=number_symbols(locale)[1])
     balance = to_cents(invoice.balance_due)
     minimum = min(to_cents(Decimal(str(current_app.config["MIN_PARTIAL_AMOUNT"]))), balance)
     if cents is None:
         raise PayBillRefused(_("The amount for invoice %(number)s should look like %(example)s, "
                                "with at most two decimal places.", number=invoice.number,
-                               example=f"{invoice.balance_due:.2f}"))
+                               example=amount_as_typed(invoice.balance_due, locale)))
     if cents > balance:
         raise PayBillRefused(_("You can pay at most %(amount)s on invoice %(number)s: its "
                                "balance due.", amount=format_money(invoice.balance_due),

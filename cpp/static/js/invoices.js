@@ -33,20 +33,31 @@
     style: "currency", currency: total.getAttribute("data-currency") || "USD", useGrouping: "always"
   });
 
-  // The cents typed in a row's amount field ("50", "1,234.5", "$12.30"), read as text: no
-  // float arithmetic on money. Its whole balance while the field holds no amount; the server
-  // checks every amount again and says plainly what is wrong with one.
+  // The cents typed in a row's amount field ("50", "1,234.5", "$12.30", on a Spanish page
+  // "1.234,5"), read as text: no float arithmetic on money. The rules are cpp.selection's:
+  // either "." or "," is the decimal point; followed by three digits, only the page's own
+  // group symbol (data-group) separates thousands. Its whole balance while the field holds
+  // no amount; the server checks every amount again and says plainly what is wrong with one.
+  var group = form.getAttribute("data-group") || ",";
+  var groupPattern = /\s/.test(group) ? "[ \u00a0\u202f]" : group.replace(/[^\w]/g, "\\$&");
+  var amountPattern = new RegExp("^\\$?\\s*(?:([1-9][0-9]{0,2}(?:" + groupPattern + "[0-9]{3}){1,3})|" +
+    "([0-9]{1,12}))?(?:([.,])([0-9]{0,2}))?$");
+  function readAmount(text) {
+    var match = amountPattern.exec(text.trim());
+    if (!match || !(match[1] || match[2] || match[4])) { return null; }
+    if (match[1] && match[3] && match[1].indexOf(match[3]) !== -1) { return null; } // "1,234,5"
+    return parseInt((match[1] || match[2] || "0").replace(/[^0-9]/g, ""), 10) * 100 +
+      parseInt((match[4] || "").padEnd(2, "0"), 10);
+  }
   function rowCents(i) {
     var full = parseInt(boxes[i].getAttribute("data-cents"), 10);
-    var match = amounts[i] && /^\$?\s*(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?$/
-      .exec(amounts[i].value.trim());
+    var cents = amounts[i] ? readAmount(amounts[i].value) : null;
     if (amounts[i]) {
       // Flag an amount that cannot be read (the server would refuse it, saying why).
-      var unreadable = !match && amounts[i].value.trim() !== "";
+      var unreadable = cents === null && amounts[i].value.trim() !== "";
       amounts[i].setAttribute("aria-invalid", unreadable ? "true" : "false");
     }
-    if (!match) { return full; }
-    return parseInt(match[1].replace(/,/g, ""), 10) * 100 + parseInt((match[2] || "0").padEnd(2, "0"), 10);
+    return cents === null ? full : cents;
   }
 
   // The page's words in the customer's language (cpp.invoices.page_messages): a [one, many]
