@@ -48,21 +48,30 @@ def ticked_numbers(values: list[str], most: int) -> list[str]:
 # refused, never read as a thousand times what was meant. (cpp/static/js/invoices.js reads the
 # running total by the same rules; tests/test_browser.py checks that the two agree.)
 AMOUNT_FIELD = "amount-"
-SPACES = " \u00a0\u202f"  # a group symbol that is a space (French): typed as any of these
+# What counts as blank around and inside an amount, spelled out: Python's str.strip() and \s
+# and JavaScript's trim() and \s each take a few invisible characters the other does not.
+BLANK = "[ \t\n\r\f\v\u00a0\u2000-\u200a\u202f\u3000]"
+SPACES = "[ \u00a0\u202f]"  # a group symbol that is a space (French): typed as any of these
+EDGES = re.compile(rf"^{BLANK}+|{BLANK}+\Z")
+
+
+def amount_text(text: str | None) -> str:
+    """What was typed in an amount field, without the blanks around it ("" if nothing)."""
+    return EDGES.sub("", text or "")
 
 
 @lru_cache(maxsize=8)
 def amount_pattern(group: str) -> re.Pattern:
-    separator = f"[{SPACES}]" if group.isspace() else re.escape(group)
+    separator = SPACES if group.isspace() else re.escape(group)
     # [0-9], not \d: Python's \d is any script's digits, and JavaScript's only these.
-    return re.compile(rf"^\$?\s*(?:(?P<grouped>[1-9][0-9]{{0,2}}(?:{separator}[0-9]{{3}}){{1,3}})|"
+    return re.compile(rf"^\$?{BLANK}*(?:(?P<grouped>[1-9][0-9]{{0,2}}(?:{separator}[0-9]{{3}}){{1,3}})|"
                       rf"(?P<plain>[0-9]{{1,12}}))?(?:(?P<point>[.,])(?P<fraction>[0-9]{{0,2}}))?\Z")
 
 
-def read_amount(text: str, group: str = ",") -> int | None:
+def read_amount(text: str, group: str) -> int | None:
     """Cents typed by the customer, or None for anything that is not an amount of money.
     `group`: the page's thousands separator (cpp.formatting.number_symbols)."""
-    match = amount_pattern(group).match((text or "").strip())
+    match = amount_pattern(group).match(amount_text(text))
     if not match:
         return None
     grouped, point = match["grouped"], match["point"]

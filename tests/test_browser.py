@@ -606,7 +606,8 @@ def test_amounts_typed_in_spanish_are_read_as_the_server_reads_them(browser, dem
     money = "cents => new Intl.NumberFormat('es', {style: 'currency', currency: 'USD', " \
             "useGrouping: 'always'}).format(cents / 100)"
     for typed in ("50,5", "50.5", "50,", ",5", "1.234,56", "1.250", "1,250", "1,234.56",
-                  "0,001", "50,555", "1.234.5", "$ 12,30", "cincuenta"):
+                  "0,001", "50,555", "1.234.5", "$ 12,30", "\u00a07,5\u3000", "\x857,5",
+                  "cincuenta"):
         field.fill(typed)
         cents = read_amount(typed, group)
         unreadable = field.get_attribute("aria-invalid") == "true"

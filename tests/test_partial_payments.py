@@ -24,9 +24,11 @@ from .visitor import Visitor, text_of
     # symbol they are three decimal places, refused; one symbol cannot do both.
     ("1,250", 125000), ("1.250", None), ("1,234,5", None), ("1,234,567.89", 123456789),
     ("01,250", None), ("1 250", None),
+    # Blanks are the same set as the page script's (cpp.selection.BLANK), not Python's own.
+    ("\u00a050\u3000", 5000), ("$\u2009 50", 5000), ("\x8550", None), ("\ufeff50", None),
 ])
 def test_amounts_as_customers_type_them(text, cents):
-    assert read_amount(text) == cents
+    assert read_amount(text, group=",") == cents
 
 
 @pytest.mark.parametrize("text,cents", [

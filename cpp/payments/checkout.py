@@ -24,7 +24,7 @@ from ..i18n import formatting_locale, language
 from ..marks import N_
 from ..money import from_cents, to_cents
 from ..pims.client import get_pims
-from ..selection import MAX_INVOICES_PER_PAYMENT, read_amount, read_tick
+from ..selection import MAX_INVOICES_PER_PAYMENT, amount_text, read_amount, read_tick
 from . import record, states
 from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
 from .retry import next_attempt
@@ -47,7 +47,7 @@ def amount_to_pay(invoice, typed: dict[str, str] | None) -> Decimal:
     """The whole balance, or (partial payments allowed) the amount typed for it: two decimal
     places at most, at least MIN_PARTIAL_AMOUNT (or the whole balance, if that is less), at
     most the balance PIMS has now."""
-    text = (typed or {}).get(invoice.number, "").strip()
+    text = amount_text((typed or {}).get(invoice.number))
     if typed is None or not text:
         return invoice.balance_due
     locale = formatting_locale()

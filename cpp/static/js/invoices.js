@@ -38,12 +38,15 @@
   // either "." or "," is the decimal point; followed by three digits, only the page's own
   // group symbol (data-group) separates thousands. Its whole balance while the field holds
   // no amount; the server checks every amount again and says plainly what is wrong with one.
+  var blank = "[ \\t\\n\\r\\f\\v\\u00a0\\u2000-\\u200a\\u202f\\u3000]"; // cpp.selection.BLANK
+  var edges = new RegExp("^" + blank + "+|" + blank + "+$", "g");
+  function amountText(field) { return field.value.replace(edges, ""); }
   var group = form.getAttribute("data-group") || ",";
   var groupPattern = /\s/.test(group) ? "[ \u00a0\u202f]" : group.replace(/[^\w]/g, "\\$&");
-  var amountPattern = new RegExp("^\\$?\\s*(?:([1-9][0-9]{0,2}(?:" + groupPattern + "[0-9]{3}){1,3})|" +
-    "([0-9]{1,12}))?(?:([.,])([0-9]{0,2}))?$");
+  var amountPattern = new RegExp("^\\$?" + blank + "*(?:([1-9][0-9]{0,2}(?:" + groupPattern +
+    "[0-9]{3}){1,3})|([0-9]{1,12}))?(?:([.,])([0-9]{0,2}))?$");
   function readAmount(text) {
-    var match = amountPattern.exec(text.trim());
+    var match = amountPattern.exec(text);
     if (!match || !(match[1] || match[2] || match[4])) { return null; }
     if (match[1] && match[3] && match[1].indexOf(match[3]) !== -1) { return null; } // "1,234,5"
     return parseInt((match[1] || match[2] || "0").replace(/[^0-9]/g, ""), 10) * 100 +
@@ -51,10 +54,10 @@
   }
   function rowCents(i) {
     var full = parseInt(boxes[i].getAttribute("data-cents"), 10);
-    var cents = amounts[i] ? readAmount(amounts[i].value) : null;
+    var cents = amounts[i] ? readAmount(amountText(amounts[i])) : null;
     if (amounts[i]) {
       // Flag an amount that cannot be read (the server would refuse it, saying why).
-      var unreadable = cents === null && amounts[i].value.trim() !== "";
+      var unreadable = cents === null && amountText(amounts[i]) !== "";
       amounts[i].setAttribute("aria-invalid", unreadable ? "true" : "false");
     }
     return cents === null ? full : cents;
@@ -176,7 +179,7 @@
   amounts.forEach(function (field, i) {
     if (!field) { return; }
     field.addEventListener("input", function () {
-      if (field.value.trim()) { boxes[i].checked = true; } // typing an amount means paying it
+      if (amountText(field)) { boxes[i].checked = true; } // typing an amount means paying it
       update();
     });
   });
