@@ -92,15 +92,31 @@ def log_in(c: Customer, account: str = "M-1000") -> None:
     c.page.wait_for_url("**/invoices")
 
 
-def pay_on_card_page(c: Customer, card: str, label: str) -> None:
+# The sandbox card page's field and button names, by language.
+CARD_PAGE_WORDS = {
+    "en": ("Card Number", "Expiration Date", "Cardholder Name", "Process Payment"),
+    "es": ("Número de tarjeta", "Fecha de vencimiento", "Nombre del titular", "Procesar el pago"),
+}
+
+
+def pay_on_card_page(c: Customer, card: str, label: str, language: str = "en") -> None:
+    number, expiry, holder, button = CARD_PAGE_WORDS[language]
     c.page.wait_for_url("**/transportweb.aspx*")
     c.check(f"card-page-{label}")
-    c.page.get_by_label("Card Number").fill(card)
-    c.page.get_by_label("Expiration Date").fill("12/39")
+    c.page.get_by_label(number).fill(card)
+    c.page.get_by_label(expiry).fill("12/39")
     c.page.get_by_label("CVV").fill("123")
-    c.page.get_by_label("Cardholder Name").fill("Jordan Rivera")
-    c.page.get_by_role("button", name="Process Payment").click()
+    c.page.get_by_label(holder).fill("Jordan Rivera")
+    c.page.get_by_role("button", name=button).click()
     c.page.wait_for_url("**/payments/*")
+
+
+def log_in_in_spanish(c: Customer, account: str) -> None:
+    c.goto("/login")
+    c.page.get_by_label("N.º de cuenta").fill(account)
+    c.page.get_by_label("Contraseña").fill("demo")
+    c.page.get_by_role("button", name="Iniciar sesión").click()
+    c.page.wait_for_url("**/invoices")
 
 
 def open_invoices(app) -> set[str]:
@@ -592,11 +608,7 @@ def test_amounts_typed_in_spanish_are_read_as_the_server_reads_them(browser, dem
     context = browser.new_context(viewport=VIEWPORTS["phone"], is_mobile=True, has_touch=True,
                                   locale="es-ES")
     c = Customer(context.new_page(), server.url, "phone", "amounts-in-spanish", axe)
-    c.goto("/login")
-    c.page.get_by_label("N.º de cuenta").fill("M-1000")
-    c.page.get_by_label("Contraseña").fill("demo")
-    c.page.get_by_role("button", name="Iniciar sesión").click()
-    c.page.wait_for_url("**/invoices")
+    log_in_in_spanish(c, "M-1000")
     assert "por ejemplo 50,00" in c.text()
     c.page.get_by_label("Pagar la factura INV-10244").check()
     field = c.page.get_by_label("Importe a pagar de INV-10244")
@@ -617,13 +629,7 @@ def test_amounts_typed_in_spanish_are_read_as_the_server_reads_them(browser, dem
     field.fill("50,5")
     c.check("invoices-partial-es")
     c.page.locator("#pay-button").click()
-    c.page.wait_for_url("**/transportweb.aspx*")
-    c.page.get_by_label("Número de tarjeta").fill(APPROVE)
-    c.page.get_by_label("Fecha de vencimiento").fill("12/39")
-    c.page.get_by_label("CVV").fill("123")
-    c.page.get_by_label("Nombre del titular").fill("Jordan Rivera")
-    c.page.get_by_role("button", name="Procesar el pago").click()
-    c.page.wait_for_url("**/payments/*")
+    pay_on_card_page(c, APPROVE, "es", "es")
     (sale,) = app.extensions["sandbox_cayan"].all_transactions()
     assert sale["amount_cents"] == 5050
     assert "148,50\xa0US$" in c.text()  # still to pay
@@ -670,11 +676,7 @@ def test_the_biggest_amounts_fit_the_smallest_phone_in_spanish(browser, demo, ax
     context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True,
                                   has_touch=True, locale="es-ES")
     c = Customer(context.new_page(), server.url, "phone", "smallest-phone-es", axe)
-    c.goto("/login")
-    c.page.get_by_label("N.º de cuenta").fill("M-3000")
-    c.page.get_by_label("Contraseña").fill("demo")
-    c.page.get_by_role("button", name="Iniciar sesión").click()
-    c.page.wait_for_url("**/invoices")
+    log_in_in_spanish(c, "M-3000")
     outside = c.page.evaluate("""() => [...document.querySelectorAll('.balance__amount')]
         .filter(a => a.getBoundingClientRect().right > a.closest('.card').getBoundingClientRect().right)
         .map(a => a.textContent)""")
@@ -704,14 +706,7 @@ def test_a_payment_in_spanish(browser, demo, axe):
     assert c.page.locator("#pay-button").inner_text() == "Pagar 199,00\xa0US$ por 1 factura"
     c.check("invoices-es")
     c.page.locator("#pay-button").click()
-    c.page.wait_for_url("**/transportweb.aspx*")
-    c.check("card-page-es")
-    c.page.get_by_label("Número de tarjeta").fill(APPROVE)
-    c.page.get_by_label("Fecha de vencimiento").fill("12/39")
-    c.page.get_by_label("CVV").fill("123")
-    c.page.get_by_label("Nombre del titular").fill("Jordan Rivera")
-    c.page.get_by_role("button", name="Procesar el pago").click()
-    c.page.wait_for_url("**/payments/*")
+    pay_on_card_page(c, APPROVE, "es", "es")
     c.check("result-es")
     assert "¡Gracias! Su pago se realizó correctamente" in c.text()
     context.close()
