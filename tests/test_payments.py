@@ -450,6 +450,31 @@ def test_reconcile_voids_a_late_charge_whose_customer_never_came_back(portal, vi
     assert old.state == states.VOIDED and sandbox.pims.all_payments() == []
 
 
+@pytest.mark.parametrize("again", [["INV-10244"], ["INV-10244", "INV-10252"]],
+                         ids=["the-same-invoices", "more-invoices"])
+def test_pay_bill_after_a_charge_that_could_not_be_kept_says_it_was_voided(portal, visitor,
+                                                                          sandbox, again):
+    """Charged $1.00 short on the card page, the way back never taken: the next Pay Bill finds
+    the charge and voids it. It must say so, not that the invoice is paid ("Please don't pay
+    again") nor that a payment is still being processed, and the next press pays."""
+    visitor.login("M-1000")
+    card_page = visitor.pay(["INV-10244"])
+    Visitor(portal[1].url).card_page(card_page, SHORT_AMOUNT)  # a tab closed after paying
+    choices = visitor.invoice_choices()
+    response = visitor.pay_bill([choices[number] for number in again])
+    assert response.headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    [voided] = ledger_of(portal).find()
+    assert voided.state == states.VOIDED
+    assert (f"Your earlier payment for invoice INV-10244 (reference {voided.reference}) could "
+            "not be kept, and its charge has been voided: the invoice is not paid yet.") in text
+    assert "already paid" not in text and "being processed" not in text
+    back = visitor.card_page(visitor.pay(again), APPROVE)
+    assert "Thank you! Your payment was successful" in text_of(visitor.follow(back).text)
+    assert len(sandbox.pims.all_payments()) == 1
+    assert all(sandbox.pims.balance(number) == 0 for number in again)
+
+
 def test_cayan_messages_are_shown_and_nothing_is_charged(make_portal, sandbox):
     app, server = make_portal(CAYAN_MERCHANT_KEY="WRONG-KEY-FOR-TEST")
     visitor = Visitor(server.url)

@@ -27,6 +27,7 @@ from ..pims.client import get_pims
 from ..selection import MAX_INVOICES_PER_PAYMENT, amount_text, read_amount, read_tick
 from . import record, states
 from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
+from .posting import to_be_voided
 from .retry import next_attempt
 from .settlement import complete, settle_staged, settle_unsent
 
@@ -199,29 +200,45 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
     # is here, rather than leave it, and the invoice open, until a reconcile pass.
     holders = [complete(h, receipt_soon=True) if h.state in (states.APPROVED, states.MISMATCH)
                else h for h in holders]
-    for holder in holders:
+    for index, holder in enumerate(holders):
         if holder.state == states.STAGED and selection_of(holder) == wanted:
             # The customer may have paid it already and never come back: complete() asks Cayan.
-            holder = complete(holder)
+            holder = holders[index] = complete(holder)
             if holder.state == states.STAGED:
                 audit.info("payment %s resumed", holder.reference)
                 return card_page_url(holder.transport_key)
             if holder.state in states.NOTHING_CHARGED:
-                raise PayBillRefused(_("Your earlier payment for these invoices was not "
-                                       "completed, and nothing was charged. Please press Pay "
-                                       "Bill again."))
-            raise PayBillRefused(ngettext(
-                "You have already paid this invoice (payment reference %(reference)s); it is "
-                "being applied to your account. Please don't pay again.",
-                "You have already paid these invoices (payment reference %(reference)s); it "
-                "is being applied to your account. Please don't pay again.",
-                len(picked), reference=holder.reference))
+                raise PayBillRefused(not_completed())
+            if charge_kept(holder):
+                raise PayBillRefused(ngettext(
+                    "You have already paid this invoice (payment reference %(reference)s); it "
+                    "is being applied to your account. Please don't pay again.",
+                    "You have already paid these invoices (payment reference %(reference)s); "
+                    "it is being applied to your account. Please don't pay again.",
+                    len(picked), reference=holder.reference))
+            # Its charge was not to be kept (charged for another amount): said below.
     # Posted just now (above): paid, which is what the customer is told, invoice by invoice.
     # (Never a new payment for them: their balances were read from PIMS before the posting.)
     paid = [already_paid(number, h.reference) for h in holders
             if h.state == states.POSTED for number in sorted(set(h.invoice_numbers) & picked)]
     if paid:
         raise PayBillRefused(" ".join(paid))
+    # Voided just now (above): the customer must not think these invoices paid, nor wonder
+    # about the charge their bank may show for a while.
+    for holder in holders:
+        if holder.state == states.VOIDED:
+            numbers = sorted(set(holder.invoice_numbers) & picked)
+            raise PayBillRefused(ngettext(
+                "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could "
+                "not be kept, and its charge has been voided: the invoice is not paid yet. "
+                "Please press Pay Bill again.",
+                "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could "
+                "not be kept, and its charge has been voided: the invoices are not paid yet. "
+                "Please press Pay Bill again.",
+                len(numbers), numbers=", ".join(numbers), reference=holder.reference))
+    holders = [h for h in holders if h.state in states.HOLDS_INVOICES]
+    if not holders:  # let go of them meanwhile, nothing charged (a stage that failed)
+        raise PayBillRefused(not_completed())
     busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
     holder = holders[0]
     numbers = ", ".join(busy)
@@ -243,6 +260,17 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
         "A payment for invoices %(numbers)s is already being processed (reference "
         "%(reference)s). Please check back shortly.",
         len(busy), numbers=numbers, reference=holder.reference))
+
+
+def not_completed() -> str:
+    return _("Your earlier payment for these invoices was not completed, and nothing was "
+             "charged. Please press Pay Bill again.")
+
+
+def charge_kept(payment: Payment) -> bool:
+    """Charged, and to be applied in PIMS (or applied): not a charge being voided."""
+    return payment.state in (states.APPROVED, states.POSTED) or (
+        payment.state == states.NEEDS_ATTENTION and not to_be_voided(payment))
 
 
 def expire_if_stale(payment: Payment) -> bool:
