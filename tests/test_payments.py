@@ -361,6 +361,24 @@ def test_a_declined_payment_opened_after_another_card_paid_says_so(portal, visit
     assert 'name="invoice"' not in page.text  # no "Try another card" form
 
 
+def test_a_declined_payment_opened_after_another_card_was_charged_says_so(make_portal, sandbox,
+                                                                           faults):
+    """As above, but PIMS could not take the second card's payment and it waits for staff:
+    charged and kept all the same, so still not "still open", and no "Try another card"."""
+    app, server = make_portal(MAX_ATTEMPTS=1)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    declined_page = visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), DECLINE)).url
+    faults.arm(Fault("pims", "ApplyPayment", mode="http500"))
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    [kept] = app.extensions["ledger"].find(states=(states.NEEDS_ATTENTION,))
+    page = visitor.follow(declined_page)
+    text = text_of(page.text)
+    assert "INV-10244 is still open" not in text
+    assert f"Since then, payment {kept.reference} paid for this invoice." in text
+    assert 'name="invoice"' not in page.text  # no "Try another card" form
+
+
 def test_pay_bill_twice_resumes_the_same_payment(portal, visitor, sandbox):
     visitor.login("M-1000")
     first = visitor.pay(["INV-10244", "INV-10252"])
@@ -473,6 +491,25 @@ def test_pay_bill_after_a_charge_that_could_not_be_kept_says_it_was_voided(porta
     assert "Thank you! Your payment was successful" in text_of(visitor.follow(back).text)
     assert len(sandbox.pims.all_payments()) == 1
     assert all(sandbox.pims.balance(number) == 0 for number in again)
+
+
+def test_pay_bill_while_a_charge_that_could_not_be_kept_is_being_voided(portal, visitor, sandbox,
+                                                                         faults):
+    """As above, but Cayan's Void fails: the charge is still there, waiting for the next try.
+    Not paid, not "being processed" as if it were: being voided, and not payable until then."""
+    visitor.login("M-1000")
+    card_page = visitor.pay(["INV-10244"])
+    Visitor(portal[1].url).card_page(card_page, SHORT_AMOUNT)  # a tab closed after paying
+    faults.arm(Fault("credit", "Void", mode="fault"))
+    response = visitor.pay_bill([visitor.invoice_choices()["INV-10244"]])
+    assert response.headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    [held] = ledger_of(portal).find()
+    assert held.state == states.MISMATCH
+    assert (f"Your earlier payment for invoice INV-10244 (reference {held.reference}) could "
+            "not be kept, and its charge is being voided: the invoice is not paid yet.") in text
+    assert "already paid" not in text and "being processed" not in text
+    assert sandbox.pims.all_payments() == []
 
 
 def test_cayan_messages_are_shown_and_nothing_is_charged(make_portal, sandbox):

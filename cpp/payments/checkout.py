@@ -27,7 +27,7 @@ from ..pims.client import get_pims
 from ..selection import MAX_INVOICES_PER_PAYMENT, amount_text, read_amount, read_tick
 from . import record, states
 from .ledger import Payment, PaymentInvoice, get_ledger, utcnow
-from .posting import to_be_voided
+from .posting import charge_being_voided, charge_kept
 from .retry import next_attempt
 from .settlement import complete, settle_staged, settle_unsent
 
@@ -223,11 +223,11 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
             if h.state == states.POSTED for number in sorted(set(h.invoice_numbers) & picked)]
     if paid:
         raise PayBillRefused(" ".join(paid))
-    # Voided just now (above): the customer must not think these invoices paid, nor wonder
-    # about the charge their bank may show for a while.
+    # A charge not to be kept (above, or earlier): the customer must not think these invoices
+    # paid, nor wonder about the charge their bank may show for a while.
     for holder in holders:
+        numbers = sorted(set(holder.invoice_numbers) & picked)
         if holder.state == states.VOIDED:
-            numbers = sorted(set(holder.invoice_numbers) & picked)
             raise PayBillRefused(ngettext(
                 "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could "
                 "not be kept, and its charge has been voided: the invoice is not paid yet. "
@@ -235,6 +235,15 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
                 "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could "
                 "not be kept, and its charge has been voided: the invoices are not paid yet. "
                 "Please press Pay Bill again.",
+                len(numbers), numbers=", ".join(numbers), reference=holder.reference))
+        if charge_being_voided(holder):
+            raise PayBillRefused(ngettext(
+                "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could "
+                "not be kept, and its charge is being voided: the invoice is not paid yet. "
+                "You can pay it once that is done; please check back later, or call the shop.",
+                "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could "
+                "not be kept, and its charge is being voided: the invoices are not paid yet. "
+                "You can pay them once that is done; please check back later, or call the shop.",
                 len(numbers), numbers=", ".join(numbers), reference=holder.reference))
     holders = [h for h in holders if h.state in states.HOLDS_INVOICES]
     if not holders:  # let go of them meanwhile, nothing charged (a stage that failed)
@@ -265,12 +274,6 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
 def not_completed() -> str:
     return _("Your earlier payment for these invoices was not completed, and nothing was "
              "charged. Please press Pay Bill again.")
-
-
-def charge_kept(payment: Payment) -> bool:
-    """Charged, and to be applied in PIMS (or applied): not a charge being voided."""
-    return payment.state in (states.APPROVED, states.POSTED) or (
-        payment.state == states.NEEDS_ATTENTION and not to_be_voided(payment))
 
 
 def expire_if_stale(payment: Payment) -> bool:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from . import states
 from .ledger import Payment, get_ledger
-from .posting import to_be_voided
+from .posting import charge_kept, to_be_voided
 
 NOT_SHOWN = (states.EXPIRED, states.REPLACED, states.STAGE_FAILED)
 PAGE_SIZE = 25
@@ -55,16 +55,15 @@ def paid_since(payment: Payment) -> Payment | None:
     (a newer Pay Bill, another tab): an uncharged or voided payment's invoices may be paid, or
     partly paid, since it ended, and "pay again" would be refused."""
     later = [other for other in get_ledger().find(
-                 states=(states.POSTED, states.APPROVED), customer_code=payment.customer_code,
-                 invoice_numbers=payment.invoice_numbers)
-             if other.id > payment.id]
+                 states=(states.POSTED, states.APPROVED, states.NEEDS_ATTENTION),
+                 customer_code=payment.customer_code, invoice_numbers=payment.invoice_numbers)
+             if other.id > payment.id and charge_kept(other)]
     return later[-1] if later else None  # the first of them (find lists the newest first)
 
 
 def has_receipt(payment: Payment) -> bool:
     """The printable receipt exists for a charge that is kept (as payments.routes.receipt)."""
-    return payment.state in (states.POSTED, states.APPROVED, states.NEEDS_ATTENTION) \
-        and payment.cayan_token is not None and not to_be_voided(payment)
+    return charge_kept(payment) and payment.cayan_token is not None
 
 
 def lines_for(customer_code: str, page: int = 1) -> tuple[list[PaymentLine], bool]:

@@ -128,6 +128,18 @@ def to_be_voided(payment: Payment) -> bool:
     return states.to_be_voided(payment.state, ever_mismatched)
 
 
+def charge_kept(payment: Payment) -> bool:
+    """Charged, and applied in PIMS or to be applied: not a charge that is being voided."""
+    return payment.state in (states.APPROVED, states.POSTED) or (
+        payment.state == states.NEEDS_ATTENTION and not to_be_voided(payment))
+
+
+def charge_being_voided(payment: Payment) -> bool:
+    """Charged, not to be kept, and not yet voided (the void failed, or is under way)."""
+    return payment.state == states.MISMATCH or (
+        payment.state == states.NEEDS_ATTENTION and to_be_voided(payment))
+
+
 def record_attempt(payment: Payment, what: str) -> int:
     """Write the attempt down before making it; returns its number."""
     attempt = payment.attempts + 1
