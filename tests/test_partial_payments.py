@@ -164,3 +164,23 @@ def test_a_refused_amount_keeps_the_ticks_and_what_was_typed(partial_portal):
     assert 'name="amount-INV-10244"' in page and 'value="5.00"' in page \
         and 'value="20.00"' in page
     assert "ticked before you were logged out" not in page
+
+
+def test_pay_bill_after_a_part_payment_in_another_tab_says_what_is_left(partial_portal, sandbox):
+    """$50.00 of a $199.00 invoice paid in a tab closed before the way back: the invoices page
+    still offers $199.00, as PIMS has not heard of the payment. Pay Bill posts the part
+    payment it finds and says so: part of the invoice is paid, not all of it."""
+    app, server = partial_portal
+    customer = Visitor(server.url)
+    customer.login("M-1000")
+    whole = customer.invoice_choices()["INV-10244"]
+    card_page = pay_with_amounts(customer, {"INV-10244": "50"}).headers["Location"]
+    Visitor(server.url).card_page(card_page, APPROVE)
+    assert customer.invoice_choices()["INV-10244"] == whole
+    response = customer.post_form("/pay", {"invoice": [whole]}, allow_redirects=False)
+    assert response.headers["Location"] == "/invoices"
+    text = text_of(customer.get("/invoices").text)
+    [posted] = app.extensions["ledger"].find()
+    assert (f"You have paid $50.00 of invoice INV-10244 (payment {posted.reference}); $149.00 "
+            "of it is still to pay.") in text
+    assert sandbox.pims.balance("INV-10244") == Decimal("149.00")

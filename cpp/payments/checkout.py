@@ -101,6 +101,16 @@ def already_paid(number: str, reference: str) -> str:
              number=number, reference=reference)
 
 
+def paid_on(number: str, payment: Payment) -> str:
+    """What a posted payment did for one of its invoices: paid it, or paid part of it."""
+    part = next((i for i in payment.invoices if i.number == number), None)
+    if part is None or part.remaining is None:
+        return already_paid(number, payment.reference)
+    return _("You have paid %(amount)s of invoice %(number)s (payment %(reference)s); "
+             "%(rest)s of it is still to pay.", amount=format_money(part.amount), number=number,
+             reference=payment.reference, rest=format_money(part.remaining))
+
+
 def start_payment(customer, selection: list[str], typed: dict[str, str] | None = None) -> str:
     """Check the ticked invoices against PIMS, record the payment, stage it with Cayan.
 
@@ -219,7 +229,7 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
             # Its charge was not to be kept (charged for another amount): said below.
     # Posted just now (above): paid, which is what the customer is told, invoice by invoice.
     # (Never a new payment for them: their balances were read from PIMS before the posting.)
-    paid = [already_paid(number, h.reference) for h in holders
+    paid = [paid_on(number, h) for h in holders
             if h.state == states.POSTED for number in sorted(set(h.invoice_numbers) & picked)]
     if paid:
         raise PayBillRefused(" ".join(paid))
