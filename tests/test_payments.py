@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -9,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
-from cpp.payments import states
+from cpp.payments import record, states
 from cpp.payments.ledger import Ledger
 from cpp.payments.reconcile import reconcile
 from cpp.sandbox.faults import Fault
@@ -540,6 +541,29 @@ def test_a_voided_late_charge_says_which_payment_paid_its_invoices(portal, visit
     assert "Your invoices are still open" not in text
     assert 'name="invoice"' not in page.text  # no "Pay again" form
     assert len(sandbox.pims.all_payments()) == 1
+
+
+def test_a_payment_settled_while_cayan_staged_it_is_not_sent_to_the_card_page(portal, visitor,
+                                                                              sandbox, faults):
+    """CreateTransaction so slow that another request took the payment for lost and settled
+    it (nothing charged): its card page must not be used, since a charge there would only be
+    voided as a late charge. Pay Bill says so, and the next press starts a new payment."""
+    app, server = portal
+    visitor.login("M-1000")
+    choice = visitor.invoice_choices()["INV-10244"]
+    faults.arm(Fault("transport", "CreateTransaction", mode="slow", seconds=2))
+    pressed = []
+    press = threading.Thread(target=lambda: pressed.append(visitor.pay_bill([choice])))
+    press.start()
+    [new] = eventually(lambda: ledger_of(portal).find(states=(states.NEW,)), bool)
+    with app.app_context():  # as expire_if_stale does for a payment NEW for too long
+        assert record.transition(ledger_of(portal), new.id, states.NEW, states.EXPIRED, "stale")
+    press.join(timeout=30)
+    assert pressed[0].headers["Location"] == "/invoices"
+    text = text_of(visitor.follow(server.url + "/invoices").text)
+    assert "This payment could not be started in time, and nothing was charged." in text
+    assert ledger_of(portal).get(new.reference).state == states.EXPIRED
+    assert "/sandbox/cayan/transportweb.aspx?transportKey=" in visitor.pay(["INV-10244"])
 
 
 def test_cayan_unreachable_when_staging_gives_a_503(make_portal, closed_port):

@@ -179,8 +179,15 @@ def stage(payment: Payment) -> str:
         record.transition(ledger, payment.id, states.NEW, states.STAGE_FAILED,
                           "Cayan unreachable while staging", failure_reason=N_("Cayan unreachable"))
         raise
-    record.transition(ledger, payment.id, states.NEW, states.STAGED, "staged with Cayan",
-                      transport_key=staged.transport_key, validation_key=staged.validation_key)
+    if not record.transition(ledger, payment.id, states.NEW, states.STAGED, "staged with Cayan",
+                             transport_key=staged.transport_key,
+                             validation_key=staged.validation_key):
+        # Settled meanwhile: Cayan took so long to stage it that another request took it for
+        # lost (expire_if_stale). Its card page must not be used: a charge there would only
+        # be voided as a late charge.
+        log.warning("payment %s was settled while Cayan staged it", payment.reference)
+        raise PayBillRefused(_("This payment could not be started in time, and nothing was "
+                               "charged. Please press Pay Bill again."))
     audit.info("payment %s staged: %s for %s", payment.reference, payment.amount,
                payment.customer_code)
     return card_page_url(staged.transport_key)

@@ -95,6 +95,9 @@ def dispatch(service: str, namespace: str, schema: etree.XMLSchema,
         if not schema.validate(operation):
             raise SoapFault(f"Invalid {name} request: {schema.error_log.last_error.message}")
         fault = current_app.extensions["sandbox_faults"].take(service, name)
+        if fault and fault.mode == "slow":  # takes its time, then answers as usual
+            time.sleep(fault.seconds)
+            fault = None
         if fault and fault.when == "before":
             return injected(fault)
         payload = handlers[name](operation, header)
