@@ -469,6 +469,12 @@ def test_reconcile_voids_a_late_charge_whose_customer_never_came_back(portal, vi
     assert old.state == states.VOIDED and sandbox.pims.all_payments() == []
 
 
+def charged_short_in_a_closed_tab(visitor: Visitor, base: str) -> None:
+    """Pay Bill for INV-10244, charged $1.00 short in a tab closed before the way back."""
+    visitor.login("M-1000")
+    Visitor(base).card_page(visitor.pay(["INV-10244"]), SHORT_AMOUNT)
+
+
 @pytest.mark.parametrize("again", [["INV-10244"], ["INV-10244", "INV-10252"]],
                          ids=["the-same-invoices", "more-invoices"])
 def test_pay_bill_after_a_charge_that_could_not_be_kept_says_it_was_voided(portal, visitor,
@@ -476,9 +482,7 @@ def test_pay_bill_after_a_charge_that_could_not_be_kept_says_it_was_voided(porta
     """Charged $1.00 short on the card page, the way back never taken: the next Pay Bill finds
     the charge and voids it. It must say so, not that the invoice is paid ("Please don't pay
     again") nor that a payment is still being processed, and the next press pays."""
-    visitor.login("M-1000")
-    card_page = visitor.pay(["INV-10244"])
-    Visitor(portal[1].url).card_page(card_page, SHORT_AMOUNT)  # a tab closed after paying
+    charged_short_in_a_closed_tab(visitor, portal[1].url)
     choices = visitor.invoice_choices()
     response = visitor.pay_bill([choices[number] for number in again])
     assert response.headers["Location"] == "/invoices"
@@ -498,9 +502,7 @@ def test_pay_bill_while_a_charge_that_could_not_be_kept_is_being_voided(portal, 
                                                                          faults):
     """As above, but Cayan's Void fails: the charge is still there, waiting for the next try.
     Not paid, not "being processed" as if it were: being voided, and not payable until then."""
-    visitor.login("M-1000")
-    card_page = visitor.pay(["INV-10244"])
-    Visitor(portal[1].url).card_page(card_page, SHORT_AMOUNT)  # a tab closed after paying
+    charged_short_in_a_closed_tab(visitor, portal[1].url)
     faults.arm(Fault("credit", "Void", mode="fault"))
     response = visitor.pay_bill([visitor.invoice_choices()["INV-10244"]])
     assert response.headers["Location"] == "/invoices"

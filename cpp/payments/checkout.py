@@ -240,28 +240,10 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
             if h.state == states.POSTED for number in sorted(set(h.invoice_numbers) & picked)]
     if paid:
         raise PayBillRefused(" ".join(paid))
-    # A charge not to be kept (above, or earlier): the customer must not think these invoices
-    # paid, nor wonder about the charge their bank may show for a while.
     for holder in holders:
-        numbers = sorted(set(holder.invoice_numbers) & picked)
-        if holder.state == states.VOIDED:
-            raise PayBillRefused(ngettext(
-                "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could "
-                "not be kept, and its charge has been voided: the invoice is not paid yet. "
-                "Please press Pay Bill again.",
-                "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could "
-                "not be kept, and its charge has been voided: the invoices are not paid yet. "
-                "Please press Pay Bill again.",
-                len(numbers), numbers=", ".join(numbers), reference=holder.reference))
-        if charge_being_voided(holder):
-            raise PayBillRefused(ngettext(
-                "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could "
-                "not be kept, and its charge is being voided: the invoice is not paid yet. "
-                "You can pay it once that is done; please check back later, or call the shop.",
-                "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could "
-                "not be kept, and its charge is being voided: the invoices are not paid yet. "
-                "You can pay them once that is done; please check back later, or call the shop.",
-                len(numbers), numbers=", ".join(numbers), reference=holder.reference))
+        refusal = charge_not_kept(holder, picked)
+        if refusal:
+            raise PayBillRefused(refusal)
     holders = [h for h in holders if h.state in states.HOLDS_INVOICES]
     if not holders:  # let go of them meanwhile, nothing charged (a stage that failed)
         raise PayBillRefused(not_completed())
@@ -291,6 +273,32 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
 def not_completed() -> str:
     return _("Your earlier payment for these invoices was not completed, and nothing was "
              "charged. Please press Pay Bill again.")
+
+
+def charge_not_kept(holder: Payment, picked: set[str]) -> str | None:
+    """What to tell a customer whose earlier payment for these invoices was charged but could
+    not be kept (another amount, a late charge): not that they paid, nor that a payment is
+    still being processed, and nothing of the charge their bank may show for a while."""
+    numbers = sorted(set(holder.invoice_numbers) & picked)
+    if holder.state == states.VOIDED:
+        return ngettext(
+            "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could not "
+            "be kept, and its charge has been voided: the invoice is not paid yet. Please press "
+            "Pay Bill again.",
+            "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could not "
+            "be kept, and its charge has been voided: the invoices are not paid yet. Please "
+            "press Pay Bill again.",
+            len(numbers), numbers=", ".join(numbers), reference=holder.reference)
+    if charge_being_voided(holder):
+        return ngettext(
+            "Your earlier payment for invoice %(numbers)s (reference %(reference)s) could not "
+            "be kept, and its charge is being voided: the invoice is not paid yet. You can pay "
+            "it once that is done; please check back later, or call the shop.",
+            "Your earlier payment for invoices %(numbers)s (reference %(reference)s) could not "
+            "be kept, and its charge is being voided: the invoices are not paid yet. You can "
+            "pay them once that is done; please check back later, or call the shop.",
+            len(numbers), numbers=", ".join(numbers), reference=holder.reference)
+    return None
 
 
 def expire_if_stale(payment: Payment) -> bool:
