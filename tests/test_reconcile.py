@@ -115,6 +115,30 @@ def test_posting_retries_back_off_then_need_attention(make_portal, sandbox, capl
     assert len(sandbox.pims.all_payments()) == 1
 
 
+def test_a_charge_voided_at_cayan_while_pims_was_down_is_never_posted(make_portal, sandbox,
+                                                                       faults, smtp):
+    """PIMS down after the charge; meanwhile the shop gives the money back in Cayan's Virtual
+    Terminal. Reconcile's next try must not apply it in PIMS, nor send a receipt: it goes to
+    staff, saying why."""
+    from cpp.cayan.client import get_cayan
+    app, server = make_portal(MAX_ATTEMPTS=3)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(Fault("pims", "ApplyPayment", mode="http500"))
+    visitor.follow(back)
+    portal = (app, server)
+    payment = only_payment(portal)
+    assert payment.state == states.APPROVED
+    with app.app_context():
+        assert get_cayan().void(payment.cayan_token, payment.transaction_id).approved
+    reconcile(portal, "--all")
+    payment = only_payment(portal)
+    assert payment.state == states.NEEDS_ATTENTION
+    assert payment.failure_reason.startswith("The charge was voided at Cayan")
+    assert sandbox.pims.all_payments() == [] and smtp.messages() == []
+
+
 def test_unsent_receipt_is_sent_by_reconcile(make_portal, sandbox, smtp, closed_port):
     app, server = make_portal(MAIL_PORT=closed_port)
     visitor = Visitor(server.url)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from cpp.payments import states
+from cpp.sandbox.faults import Fault
 from cpp.staff import accounts
 
 from .staff_visitor import CLERK, OWNER, StaffVisitor, add_account, code_for
@@ -308,6 +309,51 @@ def test_a_payment_needing_attention_alerts_once_is_first_on_home_and_can_be_ret
     assert len(sandbox.pims.all_payments()) == 1
     assert ("clerk@shop.example", "retried payment", payment.reference) in activity_of(app)
     assert 'need attention"' not in clerk.get("/staff/").text
+
+
+def test_a_retry_that_fails_again_says_what_stops_it_now(staff_portal, sandbox, faults):
+    """Refused by PIMS, then retried once the invoice is reopened, while PIMS is down: staff
+    are told PIMS is unavailable, not the refusal that has been put right, and never that it
+    "will retry" (nothing retries a payment with staff on its own)."""
+    app, server = staff_portal
+    payment = needs_attention_payment(app, server, sandbox)
+    with sandbox.pims.transaction() as db:
+        db.execute("UPDATE invoices SET balance_cents = 19900 WHERE number = 'INV-10244'")
+    faults.arm(Fault("pims", "ApplyPayment", mode="http500"))
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get(f"/staff/payments/{payment.reference}")
+    text = text_of(clerk.post_form(f"/staff/payments/{payment.reference}/retry", {}).text)
+    assert "it still needs attention: PIMS unavailable" in text
+    assert "balance" not in text.split("still needs attention")[1][:80]
+    with app.app_context():
+        after = app.extensions["ledger"].get(payment.reference)
+        events = app.extensions["ledger"].events(payment.id)
+    assert after.state == states.NEEDS_ATTENTION and "PIMS unavailable" in after.failure_reason
+    assert not any("will retry" in event["reason"] for event in events)
+
+
+def test_a_charge_voided_at_cayan_is_never_posted_by_a_retry(staff_portal, sandbox, smtp):
+    """The shop gave the money back in Cayan's Virtual Terminal (a void) while the payment
+    waited for staff; then someone pressed Retry. Applying it in PIMS would mark the invoice
+    paid with money given back: it is not applied, no receipt goes out, and staff are told."""
+    from cpp.cayan.client import get_cayan
+    app, server = staff_portal
+    payment = needs_attention_payment(app, server, sandbox)
+    with sandbox.pims.transaction() as db:  # reopened in PIMS: a retry would post it
+        db.execute("UPDATE invoices SET balance_cents = 19900 WHERE number = 'INV-10244'")
+    with app.app_context():
+        assert get_cayan().void(payment.cayan_token, payment.transaction_id).approved
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    clerk.get(f"/staff/payments/{payment.reference}")
+    text = text_of(clerk.post_form(f"/staff/payments/{payment.reference}/retry", {}).text)
+    assert "The charge was voided at Cayan, so it was not applied in PIMS." in text
+    with app.app_context():
+        after = app.extensions["ledger"].get(payment.reference)
+    assert after.state == states.NEEDS_ATTENTION and after.receipt_status == states.RECEIPT_NONE
+    assert sandbox.pims.all_payments() == []
+    assert not [m for m in smtp.messages() if "alerts@shop.example" not in m["rcpt_to"]]
 
 
 @pytest.mark.both_databases

@@ -73,6 +73,12 @@ def post_to_pims(payment: Payment) -> None:
             if pims_customer.casefold() != payment.customer_code.casefold():
                 needs_attention(payment, states.reference_of_another_customer(*existing))
                 return
+        elif attempt > 1 and already_voided(payment):
+            # A retry (reconcile, staff) comes minutes or days after Cayan confirmed the
+            # charge: someone may have voided it at Cayan since. (The first try follows
+            # Cayan's confirmation at once, and is not slowed by the question.)
+            needs_attention(payment, states.voided_elsewhere())
+            return
         else:
             pims_id, _ = pims.apply_payment(PaymentToApply(
                 reference=payment.reference, customer_code=payment.customer_code,
@@ -84,6 +90,9 @@ def post_to_pims(payment: Payment) -> None:
     except PimsUnavailable as exc:
         log.warning("payment %s charged but not yet posted: %s", payment.reference, exc)
         failed_try(payment, attempt, f"PIMS unavailable: {exc}")
+        return
+    except (CayanUnavailable, CayanError) as exc:  # Reporting could not say
+        failed_try(payment, attempt, f"Cayan Reporting unavailable: {exc}")
         return
     except PimsError as exc:
         needs_attention(payment, states.pims_refused(exc.code, exc.message))
@@ -150,6 +159,11 @@ def record_attempt(payment: Payment, what: str) -> int:
 
 def failed_try(payment: Payment, attempt: int, why: str) -> None:
     decision = states.after_failed_try(attempt, current_app.config["MAX_ATTEMPTS"], why)
+    if decision is None and payment.state == states.NEEDS_ATTENTION:
+        # A staff retry: nothing retries a payment with staff on its own, so this is what
+        # stands in its way now (not the reason it first needed attention).
+        decision = states.Decision(states.NEEDS_ATTENTION, f"attempt {attempt} failed: {why}",
+                                   why)
     if decision is not None:
         needs_attention(payment, decision)
     else:
