@@ -14,6 +14,7 @@ from cpp.payments import states
 from cpp.sandbox.faults import Fault
 from cpp.staff import accounts
 
+from .live import eventually
 from .staff_visitor import CLERK, OWNER, StaffVisitor, add_account, code_for
 from .test_payments import APPROVE
 from .visitor import Visitor, text_of
@@ -495,6 +496,33 @@ def test_resending_a_receipt_to_another_address(staff_portal, smtp):
     with app.app_context():
         events = app.extensions["ledger"].events(payment.id)
     assert "receipt resent to bookkeeper@customer.example" in events[-1]["reason"]
+
+
+def test_a_failed_receipt_resent_to_a_corrected_address_is_done(staff_portal, smtp, faults):
+    """Every try to email the receipt failed (a mail server refusing it, say), so it waits for
+    staff. Sent now to a corrected address, it is sent: no longer listed as needing
+    attention, which nothing else could clear."""
+    app, server = staff_portal
+    app.config["MAX_ATTEMPTS"] = 1
+    faults.arm(Fault("smtp", "DATA", mode="fault"))
+    paid(server.url, ["INV-10244"])
+    with app.app_context():
+        (payment,) = app.extensions["ledger"].find()
+    payment = eventually(lambda: app.extensions["ledger"].get(payment.reference),
+                         lambda p: p.receipt_status == states.RECEIPT_FAILED)
+    assert payment.receipt_status == states.RECEIPT_FAILED
+    clerk = StaffVisitor(server.url)
+    clerk.sign_in(*CLERK)
+    assert 'aria-label="1 need attention"' in clerk.get("/staff/").text
+    clerk.get(f"/staff/payments/{payment.reference}")
+    page = clerk.post_form(f"/staff/payments/{payment.reference}/resend",
+                           {"to": "fixed@customer.example"})
+    assert "Receipt sent to fixed@customer.example" in text_of(page.text)
+    assert len([m for m in smtp.messages() if "fixed@customer.example" in m["rcpt_to"]]) == 1
+    with app.app_context():
+        after = app.extensions["ledger"].get(payment.reference)
+    assert after.receipt_status == states.RECEIPT_SENT
+    assert 'need attention"' not in clerk.get("/staff/").text
 
 
 # -- health and the command line ---------------------------------------------------------------

@@ -135,8 +135,10 @@ def resend(reference: str):
         flash("There is no email address on file: type one in.", "error")
         return redirect(url_for("staff.payment", reference=found.reference), 303)
     activity.record("resent receipt", f"{found.reference} to {to}", who=g.staff.email)
-    if to == found.customer_email and found.receipt_status in states.RECEIPT_STAFF_MAY_SEND:
-        sent = send_receipt(found, by_staff=True)  # the receipt that never went: its record
+    if found.receipt_status in states.RECEIPT_STAFF_MAY_SEND:
+        # The receipt that never went (to the address on file, or a corrected one): sent under
+        # its own record, so a failed one sent now is no longer listed as failed.
+        sent = send_receipt(found, by_staff=True, to=to)
     else:
         message = build_receipt(found)
         message.recipients = [to]
