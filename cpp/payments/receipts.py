@@ -78,15 +78,14 @@ def receipt_message(payment: Payment) -> mailer.EncodedMessage:
 
 
 def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False,
-                 soon: bool = False, to: str | None = None) -> bool:
+                 soon: bool = False) -> bool:
     """Send the receipt of a posted payment once. Returns True if it went out now.
 
     `retry` (the reconcile job) also takes receipts that failed before, or whose sender died
     mid-send ('sending' for long); `by_staff` (Resend on the dashboard) also those that failed
-    MAX_ATTEMPTS times, and may send it to another address (`to`: a corrected one). `soon`
-    (the customer's return from the card page) claims it here and sends it from the background
-    (cpp.payments.receipt_sender), so the page does not wait on the mail server; it returns
-    False.
+    MAX_ATTEMPTS times. `soon` (the customer's return from the card page) claims it here and
+    sends it from the background (cpp.payments.receipt_sender), so the page does not wait on
+    the mail server; it returns False.
     """
     ledger = get_ledger()
     expected = (states.RECEIPT_STAFF_MAY_SEND if by_staff else
@@ -94,14 +93,27 @@ def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False,
     claimed_at = utcnow().isoformat()
     if not record.claim_receipt(ledger, payment.id, expected, at=claimed_at):
         return False
-    if not (to or payment.customer_email):
+    if not payment.customer_email:
         record.receipt_outcome(ledger, payment.id, states.RECEIPT_NO_EMAIL,
                                "no email address on file: no receipt sent")
         return False
     if soon:
         receipt_sender.sender().submit(payment.reference, claimed_at)
         return False
-    return deliver(payment, to=to)
+    return deliver(payment)
+
+
+def sent_to_another_address(payment: Payment, to: str, who: str) -> bool:
+    """Staff sent the receipt to another address (a corrected one, Resend), and it went. A
+    receipt that never reached the address on file (unsent, or failed every try) is done
+    then: not retried to the old address, nor left under Needs attention. True if that was
+    recorded; False if it was not such a receipt (or another sender holds it now)."""
+    ledger = get_ledger()
+    if not record.claim_receipt(ledger, payment.id, (states.RECEIPT_UNSENT,
+                                                     states.RECEIPT_FAILED)):
+        return False
+    return record.receipt_outcome(ledger, payment.id, states.RECEIPT_SENT,
+                                  f"receipt sent to {to}", who=who)
 
 
 def deliver_claimed(reference: str, claimed_at: str) -> bool:
@@ -116,15 +128,11 @@ def deliver_claimed(reference: str, claimed_at: str) -> bool:
     return deliver(payment, who=receipt_sender.ACTOR)  # taking it changed only updated_at
 
 
-def deliver(payment: Payment, who: str | None = None, to: str | None = None) -> bool:
-    """Send a claimed receipt (to the customer, or `to`) and record how it went. True if the
-    mail server took it."""
+def deliver(payment: Payment, who: str | None = None) -> bool:
+    """Send a claimed receipt and record how it went. True if the mail server took it."""
     ledger = get_ledger()
-    to = to or payment.customer_email
-    message = build_receipt(payment)
-    message.recipients = [to]
     try:
-        mailer.send(message)
+        mailer.send(build_receipt(payment))
     except Exception as exc:  # noqa: BLE001 - any failure is this receipt's, never the payment's
         # (a refused address, a template error, a dead server): recorded and retried, and
         # after MAX_ATTEMPTS shown to staff; the payment itself is already done.
@@ -138,9 +146,9 @@ def deliver(payment: Payment, who: str | None = None, to: str | None = None) -> 
         if gave_up:
             logging.getLogger("cpp").error(
                 "RECEIPT NEEDS ATTENTION: payment %s to %s could not be emailed after %d tries",
-                payment.reference, to, attempt)
+                payment.reference, payment.customer_email, attempt)
         return False
-    record.receipt_outcome(ledger, payment.id, states.RECEIPT_SENT, f"receipt sent to {to}",
-                           who=who)
+    record.receipt_outcome(ledger, payment.id, states.RECEIPT_SENT,
+                           f"receipt sent to {payment.customer_email}", who=who)
     audit.info("receipt for payment %s sent", payment.reference)
     return True

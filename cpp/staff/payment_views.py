@@ -14,7 +14,7 @@ from .. import mailer
 from ..payments import record, staff, states
 from ..payments.ledger import get_ledger
 from ..payments.posting import to_be_voided
-from ..payments.receipts import build_receipt, send_receipt
+from ..payments.receipts import build_receipt, send_receipt, sent_to_another_address
 from . import activity, payment_search
 from .blueprint import bp
 from .forms import ResendForm, ResolveForm
@@ -135,10 +135,8 @@ def resend(reference: str):
         flash("There is no email address on file: type one in.", "error")
         return redirect(url_for("staff.payment", reference=found.reference), 303)
     activity.record("resent receipt", f"{found.reference} to {to}", who=g.staff.email)
-    if found.receipt_status in states.RECEIPT_STAFF_MAY_SEND:
-        # The receipt that never went (to the address on file, or a corrected one): sent under
-        # its own record, so a failed one sent now is no longer listed as failed.
-        sent = send_receipt(found, by_staff=True, to=to)
+    if to == found.customer_email and found.receipt_status in states.RECEIPT_STAFF_MAY_SEND:
+        sent = send_receipt(found, by_staff=True)  # the receipt that never went: its record
     else:
         message = build_receipt(found)
         message.recipients = [to]
@@ -148,9 +146,9 @@ def resend(reference: str):
         except Exception as exc:  # noqa: BLE001 - told to the staff member, logged
             log.warning("receipt for %s not resent to %s: %s", found.reference, to, exc)
             sent = False
-        if sent:
-            record.note(get_ledger(), found.id, f"receipt resent to {to}",
-                        who=f"staff {g.staff.email}")
+        who = f"staff {g.staff.email}"
+        if sent and not sent_to_another_address(found, to, who):
+            record.note(get_ledger(), found.id, f"receipt resent to {to}", who=who)
     flash(f"Receipt sent to {to}." if sent else
           "The receipt could not be sent: the mail server refused or did not answer. Check "
           "Health.", "success" if sent else "error")
