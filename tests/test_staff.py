@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cpp.payments import states
+from cpp.payments import history, states
 from cpp.sandbox.faults import Fault
 from cpp.staff import accounts
 
@@ -352,7 +352,13 @@ def test_a_charge_voided_at_cayan_is_never_posted_by_a_retry(staff_portal, sandb
     assert "The charge was voided at Cayan, so it was not applied in PIMS." in text
     with app.app_context():
         after = app.extensions["ledger"].get(payment.reference)
+        assert not history.has_receipt(after)  # nor offered to the customer as paid
     assert after.state == states.NEEDS_ATTENTION and after.receipt_status == states.RECEIPT_NONE
+    # Retried again, it is recorded for what it is: voided.
+    clerk.get(f"/staff/payments/{payment.reference}")
+    clerk.post_form(f"/staff/payments/{payment.reference}/retry", {})
+    with app.app_context():
+        assert app.extensions["ledger"].get(payment.reference).state == states.VOIDED
     assert sandbox.pims.all_payments() == []
     assert not [m for m in smtp.messages() if "alerts@shop.example" not in m["rcpt_to"]]
 

@@ -131,9 +131,12 @@ def already_voided(payment: Payment) -> bool:
 
 
 def to_be_voided(payment: Payment) -> bool:
-    """Whether a charge on this payment must be voided rather than posted (see states)."""
+    """Whether a charge on this payment must be voided rather than posted (see states): it
+    was ever in MISMATCH, or a retry found it voided at Cayan already (a staff Retry then
+    records it voided, through void_charge)."""
     ever_mismatched = payment.state == states.NEEDS_ATTENTION and any(
-        event["to_state"] == states.MISMATCH for event in get_ledger().events(payment.id))
+        event["to_state"] == states.MISMATCH or event["reason"] == states.VOIDED_ELSEWHERE
+        for event in get_ledger().events(payment.id))
     return states.to_be_voided(payment.state, ever_mismatched)
 
 
