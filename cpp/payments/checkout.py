@@ -244,9 +244,10 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
         refusal = charge_not_kept(holder, picked)
         if refusal:
             raise PayBillRefused(refusal)
-    holders = [h for h in holders if h.state in states.HOLDS_INVOICES]
-    if not holders:  # let go of them meanwhile, nothing charged (a stage that failed)
-        raise PayBillRefused(not_completed())
+    holding = [h for h in holders if h.state in states.HOLDS_INVOICES]
+    if not holding and all(h.state in states.NOTHING_CHARGED for h in holders):
+        raise PayBillRefused(not_completed())  # let go of them meanwhile (a stage that failed)
+    holders = holding or holders
     busy = sorted({n for h in holders for n in h.invoice_numbers} & picked)
     holder = holders[0]
     numbers = ", ".join(busy)

@@ -134,8 +134,9 @@ def to_be_voided(payment: Payment) -> bool:
     """Whether a charge on this payment must be voided rather than posted (see states): it
     was ever in MISMATCH, or a retry found it voided at Cayan already (a staff Retry then
     records it voided, through void_charge)."""
+    voided_elsewhere = states.voided_elsewhere().why  # that decision's line in the history
     ever_mismatched = payment.state == states.NEEDS_ATTENTION and any(
-        event["to_state"] == states.MISMATCH or event["reason"] == states.VOIDED_ELSEWHERE
+        event["to_state"] == states.MISMATCH or event["reason"] == voided_elsewhere
         for event in get_ledger().events(payment.id))
     return states.to_be_voided(payment.state, ever_mismatched)
 

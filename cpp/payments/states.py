@@ -173,15 +173,13 @@ def reference_of_another_customer(pims_id: str, customer_code: str) -> Decision:
                     f"reference, for customer {customer_code}, not this payment's customer")
 
 
-VOIDED_ELSEWHERE = "Cayan shows the charge voided outside the portal: not posted to PIMS"
-
-
 def voided_elsewhere() -> Decision:
     """Cayan shows the charge voided, though the portal never voided it: someone did, in
     Cayan's Virtual Terminal (a refund the customer asked for while PIMS was down, say).
     Applying it in PIMS would mark invoices paid with money that was given back."""
-    return Decision(NEEDS_ATTENTION, VOIDED_ELSEWHERE, "The charge was voided at Cayan, so it "
-                    "was not applied in PIMS. Retry records it voided.")
+    return Decision(NEEDS_ATTENTION, "Cayan shows the charge voided outside the portal: not "
+                    "posted to PIMS", "The charge was voided at Cayan, so it was not applied in "
+                    "PIMS. Retry records it voided.")
 
 
 def void_refused(message: str) -> Decision:
