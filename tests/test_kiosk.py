@@ -3,7 +3,10 @@ idle kiosk session ends by itself, nothing is kept by the browser, receipts go b
 and an owner turns a browser into a kiosk from the dashboard."""
 from __future__ import annotations
 
+import re
 import time
+
+from cpp.sandbox.faults import Fault
 
 from .staff_visitor import OWNER, StaffVisitor, add_account
 from .test_payments import APPROVE
@@ -86,6 +89,28 @@ def test_on_a_kiosk_the_account_closes_on_the_way_to_the_card_page(make_portal):
     # Had they finished paying, the result is still theirs to see, once.
     result = first.follow(first.card_page(card_page, APPROVE))
     assert "Thank you! Your payment was successful" in text_of(result.text)
+
+
+def test_on_a_kiosk_continuing_a_payment_also_closes_the_account(make_portal, faults):
+    """A refused Pay Bill offers "Continue the payment you started": on a kiosk that way to
+    the card page must end the session too, or the next customer finds this account behind
+    Back while the card page waits."""
+    app, server = make_portal(KIOSK_MODE=True)
+    first = Visitor(server.url)
+    first.login("M-1000")
+    first.pay(["INV-10244"])  # the account closes on the way; not paid
+    first.login("M-1000")
+    faults.arm(Fault("reporting", "TransactionsByTransactionId", mode="http500"))
+    choices = first.invoice_choices()
+    first.pay_bill([choices["INV-10244"], choices["INV-10252"]])
+    page = first.get("/invoices")
+    [resume] = re.findall(r'href="([^"]+)">Continue the payment you started', page.text)
+    assert resume.startswith("/pay/resume/")
+    onward = first.get(resume, allow_redirects=False)
+    assert "/sandbox/cayan/transportweb.aspx?transportKey=" in onward.headers["Location"]
+    for path in ("/invoices", "/payments"):
+        page = first.get(path)
+        assert page.url.split("?")[0].endswith("/login") and "Jordan" not in page.text
 
 
 def test_start_over_is_a_kiosk_thing_posted_from_the_kiosk(make_portal):

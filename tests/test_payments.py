@@ -412,9 +412,16 @@ def test_a_selection_is_not_replaced_while_cayan_cannot_say_it_was_unpaid(portal
     assert response.headers["Location"] == "/invoices"
     text = text_of(visitor.follow(portal[1].url + "/invoices").text)
     assert "Invoice INV-10252 is already part of a payment you started" in text
-    assert "Continue the payment you started" in text
     [payment] = ledger_of(portal).find()
     assert payment.state == states.STAGED
+    # "Continue" goes to that payment's card page, and only for its own customer.
+    [resume] = re.findall(r'href="([^"]+)">Continue the payment you started', visitor.last.text)
+    onward = visitor.get(resume, allow_redirects=False)
+    assert onward.headers["Location"].endswith(f"transportKey={payment.transport_key}")
+    stranger = Visitor(portal[1].url)
+    stranger.login("M-1001")
+    refused = stranger.get(resume)
+    assert refused.url.endswith("/invoices") and "can't be continued any more" in text_of(refused.text)
 
 
 def test_a_selection_paid_in_another_tab_is_not_replaced_but_posted(portal, visitor, sandbox):

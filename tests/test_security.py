@@ -355,6 +355,7 @@ def test_no_route_shows_or_pays_another_customers_things(portal, sandbox):
     routed = {rule.rule for rule in app.url_map.iter_rules()
               if not rule.rule.startswith("/staff/")}
     assert routed == {"/", "/login", "/logout", "/invoices", "/pay", "/pay/return",
+                      "/pay/resume/<reference>",
                       "/payments", "/payments/<reference>", "/payments/<reference>/receipt",
                       "/pay/l", "/pay/l/<path:token>", "/kiosk", "/kiosk/start-over",
                       "/language/<code>",
@@ -368,6 +369,9 @@ def test_no_route_shows_or_pays_another_customers_things(portal, sandbox):
         assert response.status_code == 404, path
         assert "INV-10244" not in response.text and "Jordan" not in response.text
     assert "INV-10244" not in intruder.get("/invoices").text
+    # Continuing another's payment (its own test: test_payments, while it is still payable).
+    assert intruder.get(f"/pay/resume/{reference}", allow_redirects=False).headers[
+        "Location"] == "/invoices"
     intruder.get("/invoices")
     response = intruder.pay_bill(["INV-10252|34750"])  # M-1000's invoice, with its real balance
     assert response.headers["Location"] == "/invoices"

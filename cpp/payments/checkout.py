@@ -261,7 +261,7 @@ def resume_or_refuse(holders: list[Payment], wanted: dict[str, Decimal]) -> str:
                      "minutes and start again.",
                      len(busy), numbers=numbers, reference=holder.reference,
                      minutes=current_app.config["PAYMENT_TIMEOUT"]),
-            resume_url=card_page_url(holder.transport_key),
+            resume_url=url_for("payments.resume", reference=holder.reference),
         )
     raise PayBillRefused(ngettext(
         "A payment for invoice %(numbers)s is already being processed (reference "

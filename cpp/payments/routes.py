@@ -57,6 +57,26 @@ def to_the_card_page(card_page: str):
     return redirect(card_page, 303)
 
 
+@bp.get("/pay/resume/<reference>")
+def resume(reference: str):
+    """"Continue the payment you started", offered by a refused Pay Bill: through here, not a
+    link straight to Cayan, so that a kiosk ends the customer's session on the way to the card
+    page as it does for every other way there. Only the customer's own payment (logged in, or
+    by their pay link), and only while its card page is still open for paying."""
+    from ..links.routes import current_link  # cpp.links builds on this module
+
+    link = None if current_user.is_authenticated else current_link()
+    customer_code = current_user.code if current_user.is_authenticated else \
+        (link["customer"]["code"] if link else None)
+    payment = get_ledger().get(reference) if REFERENCE.match(reference) else None
+    if payment is None or customer_code is None or payment.customer_code != customer_code \
+            or payment.state != states.STAGED:
+        flash(_("That payment can't be continued any more. Please choose your invoices "
+                "again."), "error")
+        return redirect(url_for("links.invoices" if link else "invoices.index"), 303)
+    return to_the_card_page(checkout.card_page_url(payment.transport_key))
+
+
 def keep_for_another_try(refusal) -> None:
     """A refused Pay Bill: say why, and keep the ticks and typed amounts for the next try."""
     flash(refusal.message, "error")
