@@ -482,6 +482,14 @@ def charged_short_in_a_closed_tab(visitor: Visitor, base: str) -> None:
     Visitor(base).card_page(visitor.pay(["INV-10244"]), SHORT_AMOUNT)
 
 
+def refused_pay_bill(visitor: Visitor, base: str, numbers: list[str]) -> str:
+    """Press Pay Bill for these invoices, expecting a refusal: the invoices page's words."""
+    choices = visitor.invoice_choices()
+    response = visitor.pay_bill([choices[number] for number in numbers])
+    assert response.headers["Location"] == "/invoices"
+    return text_of(visitor.follow(base + "/invoices").text)
+
+
 @pytest.mark.parametrize("again", [["INV-10244"], ["INV-10244", "INV-10252"]],
                          ids=["the-same-invoices", "more-invoices"])
 def test_pay_bill_after_a_charge_that_could_not_be_kept_says_it_was_voided(portal, visitor,
@@ -490,10 +498,7 @@ def test_pay_bill_after_a_charge_that_could_not_be_kept_says_it_was_voided(porta
     the charge and voids it. It must say so, not that the invoice is paid ("Please don't pay
     again") nor that a payment is still being processed, and the next press pays."""
     charged_short_in_a_closed_tab(visitor, portal[1].url)
-    choices = visitor.invoice_choices()
-    response = visitor.pay_bill([choices[number] for number in again])
-    assert response.headers["Location"] == "/invoices"
-    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    text = refused_pay_bill(visitor, portal[1].url, again)
     [voided] = ledger_of(portal).find()
     assert voided.state == states.VOIDED
     assert (f"Your earlier payment for invoice INV-10244 (reference {voided.reference}) could "
@@ -511,9 +516,7 @@ def test_pay_bill_while_a_charge_that_could_not_be_kept_is_being_voided(portal, 
     Not paid, not "being processed" as if it were: being voided, and not payable until then."""
     charged_short_in_a_closed_tab(visitor, portal[1].url)
     faults.arm(Fault("credit", "Void", mode="fault"))
-    response = visitor.pay_bill([visitor.invoice_choices()["INV-10244"]])
-    assert response.headers["Location"] == "/invoices"
-    text = text_of(visitor.follow(portal[1].url + "/invoices").text)
+    text = refused_pay_bill(visitor, portal[1].url, ["INV-10244"])
     [held] = ledger_of(portal).find()
     assert held.state == states.MISMATCH
     assert (f"Your earlier payment for invoice INV-10244 (reference {held.reference}) could "

@@ -162,12 +162,8 @@ def record_attempt(payment: Payment, what: str) -> int:
 
 
 def failed_try(payment: Payment, attempt: int, why: str) -> None:
-    decision = states.after_failed_try(attempt, current_app.config["MAX_ATTEMPTS"], why)
-    if decision is None and payment.state == states.NEEDS_ATTENTION:
-        # A staff retry: nothing retries a payment with staff on its own, so this is what
-        # stands in its way now (not the reason it first needed attention).
-        decision = states.Decision(states.NEEDS_ATTENTION, f"attempt {attempt} failed: {why}",
-                                   why)
+    decision = states.after_failed_try(attempt, current_app.config["MAX_ATTEMPTS"], why,
+                                       with_staff=payment.state == states.NEEDS_ATTENTION)
     if decision is not None:
         needs_attention(payment, decision)
     else:

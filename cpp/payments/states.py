@@ -152,10 +152,15 @@ def void_confirmed(rows: list[CayanTransaction]) -> bool:
     return any(row.transaction_type == VOID and row.approved for row in rows)
 
 
-def after_failed_try(attempt: int, max_attempts: int, why: str) -> Decision | None:
-    """PIMS or Cayan could not be reached: try again later, or give up and ask staff."""
+def after_failed_try(attempt: int, max_attempts: int, why: str,
+                     with_staff: bool = False) -> Decision | None:
+    """PIMS or Cayan could not be reached: try again later, or give up and ask staff. A
+    payment already with staff (a staff retry) stays with them, for this reason now: nothing
+    retries it on its own."""
     if attempt >= max_attempts:
         return Decision(NEEDS_ATTENTION, f"gave up after {attempt} attempts: {why}", why)
+    if with_staff:
+        return Decision(NEEDS_ATTENTION, f"attempt {attempt} failed: {why}", why)
     return None
 
 
