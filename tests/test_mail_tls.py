@@ -1,6 +1,7 @@
-"""Receipts through a mail server that requires STARTTLS, as most hosted ones on port 587 do:
-the portal upgrades the connection and checks the server's certificate (cpp.mailer). The
-other tests' mail server speaks plain SMTP, which leaves this path to these."""
+"""Receipts through mail servers that speak TLS, as hosted ones do: STARTTLS on port 587
+(MAIL_USE_TLS) or TLS from the first byte on port 465 (MAIL_USE_SSL). The portal checks the
+server's certificate either way (cpp.mailer). The other tests' mail server speaks plain SMTP,
+which leaves these paths to these."""
 from __future__ import annotations
 
 import ssl
@@ -17,22 +18,28 @@ from .live import eventually, free_port
 from .test_payments import APPROVE, only_payment
 from .visitor import Visitor
 
+# The portal's setting for each way a mail server speaks TLS.
+TLS_SETTINGS = {"starttls": {"MAIL_USE_TLS": True}, "implicit": {"MAIL_USE_SSL": True}}
 
-@pytest.fixture
-def starttls_mail(tmp_path):
-    """A real SMTP server on loopback that refuses mail until the client says STARTTLS, with a
-    certificate for 127.0.0.1 from a throwaway authority. Yields (store, port, the authority's
+
+@pytest.fixture(params=sorted(TLS_SETTINGS))
+def tls_mail(request, tmp_path):
+    """A real SMTP server on loopback with a certificate for 127.0.0.1 from a throwaway
+    authority: one that refuses mail until the client says STARTTLS, or one that speaks TLS
+    from the first byte. Yields (store, the portal's settings for it, the authority's
     certificate file)."""
     authority = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("127.0.0.1").configure_cert(server_context)
     store = MailboxStore(str(tmp_path / "tls-mail.sqlite3"))
+    tls = ({"tls_context": server_context, "require_starttls": True}
+           if request.param == "starttls" else {"ssl_context": server_context})
     controller = Controller(MailboxHandler(store, FaultInjector()), hostname="127.0.0.1",
-                            port=free_port(), tls_context=server_context, require_starttls=True)
+                            port=free_port(), **tls)
     controller.start()
     authority_file = tmp_path / "mail-authority.pem"
     authority.cert_pem.write_to_path(str(authority_file))
-    yield store, controller.port, authority_file
+    yield store, {"MAIL_PORT": controller.port, **TLS_SETTINGS[request.param]}, authority_file
     controller.stop()
 
 
@@ -42,11 +49,11 @@ def pay_one_invoice(server_url: str) -> None:
     customer.follow(customer.card_page(customer.pay(["INV-10244"]), APPROVE))
 
 
-def test_a_receipt_goes_over_starttls_to_a_server_the_portal_trusts(make_portal, sandbox,
-                                                                     starttls_mail, monkeypatch):
-    store, port, authority_file = starttls_mail
+def test_a_receipt_goes_over_tls_to_a_server_the_portal_trusts(make_portal, sandbox, tls_mail,
+                                                               monkeypatch):
+    store, settings, authority_file = tls_mail
     monkeypatch.setenv("SSL_CERT_FILE", str(authority_file))  # this machine trusts the server
-    app, server = make_portal(MAIL_PORT=port, MAIL_USE_TLS=True)
+    app, server = make_portal(**settings)
     pay_one_invoice(server.url)
     payment = eventually(lambda: only_payment((app, server)),
                          lambda p: p.receipt_status != states.RECEIPT_SENDING)
@@ -56,12 +63,12 @@ def test_a_receipt_goes_over_starttls_to_a_server_the_portal_trusts(make_portal,
 
 
 def test_no_receipt_goes_to_a_server_whose_certificate_is_not_trusted(make_portal, sandbox,
-                                                                      starttls_mail):
+                                                                      tls_mail):
     """A receipt carries the customer's name and amounts, and the login the mail password:
     never to a server that cannot prove it is the shop's. Kept and retried, as for any
     failure of the mail server."""
-    store, port, _ = starttls_mail
-    app, server = make_portal(MAIL_PORT=port, MAIL_USE_TLS=True)
+    store, settings, _ = tls_mail
+    app, server = make_portal(**settings)
     pay_one_invoice(server.url)
     payment = eventually(lambda: only_payment((app, server)),
                          lambda p: p.receipt_status != states.RECEIPT_SENDING)

@@ -240,6 +240,44 @@ def test_one_reconcile_pass_at_a_time_across_processes(make_portal, sandbox, whe
     assert len(sandbox.pims.all_payments()) == 1
 
 
+def test_a_forced_pass_never_takes_over_a_slow_receipt_still_being_sent(make_portal, sandbox,
+                                                                         faults, smtp):
+    """A loaded mail server answers each step within MAIL_TIMEOUT, the whole send taking
+    longer than two of them. A forced pass meanwhile must not take the receipt over as if its
+    sender had died: the customer would get it twice."""
+    app, server = make_portal(MAIL_TIMEOUT=1)
+    for step in ("MAIL", "RCPT", "DATA"):
+        faults.arm(Fault("smtp", step, mode="slow", seconds=0.8))
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    visitor.follow(visitor.card_page(visitor.pay(["INV-10244"]), APPROVE))
+    time.sleep(2.1)  # more than 2 x MAIL_TIMEOUT into the send, which takes 2.4 s
+    reconcile((app, server), "--all")
+    payment = eventually(lambda: only_payment((app, server)),
+                         lambda p: p.receipt_status == states.RECEIPT_SENT)
+    assert payment.receipt_status == states.RECEIPT_SENT
+    time.sleep(0.5)
+    assert len(smtp.messages()) == 1
+
+
+def test_a_send_that_drags_on_is_cut_off_at_its_limit(make_app, faults, smtp):
+    """Every answer within MAIL_TIMEOUT, the whole send past send_limit(): cut off and failed
+    (the receipt is retried), never still going when reconcile may take it over."""
+    from cpp import mailer
+    app = make_app(MAIL_TIMEOUT=0.5)
+    faults.arm(Fault("smtp", "MAIL", mode="slow", seconds=0.4))
+    faults.arm(Fault("smtp", "RCPT", mode="slow", seconds=0.4, times=4))
+    message = mailer.EncodedMessage("Receipt", sender="billing@shop.example", body="paid",
+                                    recipients=[f"r{n}@customer.example" for n in range(4)])
+    with app.app_context():
+        assert mailer.send_limit() == 1.5
+        started = time.monotonic()
+        with pytest.raises(OSError):  # smtplib's errors are OSErrors
+            mailer.send(message)
+        assert time.monotonic() - started < 1.5 + 0.5
+    assert smtp.messages() == []
+
+
 def posted_payment(ledger: Ledger, number: str) -> Payment:
     """A payment charged and posted, its receipt not sent yet (as a return leaves it)."""
     reference, _ = record.create(

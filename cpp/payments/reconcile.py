@@ -13,6 +13,7 @@ from collections import Counter
 
 from flask import Flask, current_app
 
+from .. import mailer
 from ..shared_state import only_one_at_a_time
 from . import alerts, settlement, states
 from .ledger import get_ledger, utcnow
@@ -91,7 +92,8 @@ def reconcile_pass(force: bool) -> Counter:
             attempt(payment, lambda p=payment: settlement.complete(p, retry_now=force))
             outcome[f"{payment.state} retried"] += 1
     # Only receipts still to send: never the whole history of posted payments.
-    sending_now = dt.timedelta(seconds=2 * current_app.config["MAIL_TIMEOUT"])
+    # A live send is cut off at send_limit(); a second more covers its watchdog's lateness.
+    sending_now = dt.timedelta(seconds=mailer.send_limit() + 1)
     for payment in ledger.find(states=(states.POSTED,),
                                receipt_statuses=states.RECEIPT_TO_SEND, limit=10_000):
         due = payment.receipt_next_at is None or payment.receipt_next_at <= now

@@ -55,14 +55,34 @@ class MailboxHandler:
     """aiosmtpd handler: every message accepted goes into the store.
 
     Tests can make it fail like a real mail server (see sandbox.faults, service "smtp",
-    operation "DATA"): refuse the message ("fault": 451), stall past the sender's timeout
-    ("hang"), or cut the connection ("drop"); with when="after" the message is kept first.
+    operation "DATA"; "MAIL" and "RCPT" only "slow"): refuse the message ("fault": 451), stall
+    past the sender's timeout ("hang"), or cut the connection ("drop"); with when="after" the
+    message is kept first.
     "slow" takes `seconds` and then accepts the message, as a hosted mail service can.
     """
 
     def __init__(self, store: MailboxStore, faults: FaultInjector):
         self.store = store
         self.faults = faults
+
+    # "slow" also answers MAIL and RCPT late (each within the sender's timeout, a whole send
+    # well beyond it), as a loaded mail server may.
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        await self.answer_late("MAIL")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        await self.answer_late("RCPT")
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def answer_late(self, operation: str) -> None:
+        fault = self.faults.take("smtp", operation)
+        if fault is not None and fault.mode == "slow":
+            await asyncio.sleep(fault.seconds)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         fault = self.faults.take("smtp", "DATA")
