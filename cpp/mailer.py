@@ -11,6 +11,8 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.charset import QP, Charset
 from email.mime.text import MIMEText
 
@@ -81,18 +83,26 @@ class EncodedMessage(Message):
         return MIMEText(text or "", _subtype=subtype, _charset=charset)
 
 
-def send(message: Message) -> None:
-    """Send one message; raises when the server (or the message) fails, or when the whole
-    send takes longer than send_limit()."""
+@contextmanager
+def connected() -> Iterator[TimeoutConnection]:
+    """A connection to the shop's mail server, logged in, for one send (or the staff health
+    check's NOOP) that raises if not done within send_limit()."""
     connection = TimeoutConnection(current_app.extensions["mail"])
     deadline = WATCHDOG.watch(send_limit(), connection.interrupt)
     try:
         with connection:
             try:
-                connection.send(message)
+                yield connection
             finally:
                 # The message is in (or failed): QUIT is not under the deadline, so one passing
                 # just after the server took the message cannot make it look unsent.
                 WATCHDOG.end(deadline)
     finally:
         WATCHDOG.end(deadline)
+
+
+def send(message: Message) -> None:
+    """Send one message; raises when the server (or the message) fails, or when the whole
+    send takes longer than send_limit()."""
+    with connected() as connection:
+        connection.send(message)

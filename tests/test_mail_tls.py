@@ -74,3 +74,15 @@ def test_no_receipt_goes_to_a_server_whose_certificate_is_not_trusted(make_porta
                          lambda p: p.receipt_status != states.RECEIPT_SENDING)
     assert payment.receipt_status == states.RECEIPT_UNSENT
     assert store.messages() == []
+
+
+def test_the_health_check_reaches_the_mail_server_as_receipts_do(make_app, tls_mail,
+                                                                  monkeypatch):
+    """`cpp check` (and the staff health page) connects as a receipt's send does: over TLS,
+    checking the certificate, and says which it is when the certificate is not trusted."""
+    _, settings, authority_file = tls_mail
+    untrusted = make_app(**settings).test_cli_runner().invoke(args=["cpp", "check"])
+    assert "FAIL Mail (SMTP)" in untrusted.output and "certificate problem" in untrusted.output
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority_file))
+    trusted = make_app(**settings).test_cli_runner().invoke(args=["cpp", "check"])
+    assert "OK   Mail (SMTP)" in trusted.output, trusted.output

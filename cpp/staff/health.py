@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import urllib3.exceptions
 from flask import current_app
 
+from .. import mailer
 from ..cayan.client import get_cayan
 from ..pims.client import get_pims
 from ..pims.models import PimsCredentialsRejected
@@ -79,19 +80,10 @@ def check_cayan() -> str:
 
 
 def check_smtp() -> str:
+    """Connects, says STARTTLS and logs in as a receipt's send does (cpp.mailer), then NOOP."""
     config = current_app.config
-    timeout = config["MAIL_TIMEOUT"]
-    if config["MAIL_USE_SSL"]:  # checked as cpp.mailer checks it when sending
-        smtp = smtplib.SMTP_SSL(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout,
-                                context=ssl.create_default_context())
-    else:
-        smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout)
-    with smtp:
-        if config["MAIL_USE_TLS"]:
-            smtp.starttls(context=ssl.create_default_context())
-        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-        code, _ = smtp.noop()
+    with mailer.connected() as connection:
+        code, _ = connection.host.noop()
         if code != 250:
             raise smtplib.SMTPResponseException(code, b"NOOP refused")
     return f"answers at {config['MAIL_SERVER']}:{config['MAIL_PORT']}"
