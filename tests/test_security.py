@@ -5,12 +5,15 @@ import base64
 import logging
 import re
 import sqlite3
+from contextlib import contextmanager
 
 import pytest
 import requests
 
+from cpp.payments import states
+
 from .conftest import TEST_CREDENTIALS
-from .test_payments import APPROVE, only_payment
+from .test_payments import APPROVE, DECLINE, only_payment
 from .visitor import Visitor, text_of
 
 
@@ -196,19 +199,26 @@ def test_a_control_character_in_the_password_is_the_customers_typo(client, fault
     assert faults.calls[("pims", "AuthenticateCustomer")] == 0  # never PIMS's problem
 
 
+@contextmanager
+def ledger_locked(app):
+    """Another writer holds the SQLite ledger: every write fails (after DATABASE_TIMEOUT)."""
+    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
 def test_an_unwritable_ledger_on_the_return_tells_the_customer_they_may_be_charged(
         make_portal, sandbox, caplog):
     app, server = make_portal(DATABASE_TIMEOUT=0.3)
     visitor = Visitor(server.url)
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the ledger: writes fail
-    try:
+    with ledger_locked(app):
         page = visitor.follow(back)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     text = text_of(page.text)
     assert page.status_code == 503
     assert "Your card may have been charged" in text and "don't pay again" in text
@@ -219,6 +229,27 @@ def test_an_unwritable_ledger_on_the_return_tells_the_customer_they_may_be_charg
     assert result.exit_code == 0, result.output
     assert app.extensions["ledger"].get(payment.reference).state == "posted"
     assert len(sandbox.pims.all_payments()) == 1
+
+
+def test_an_unwritable_ledger_on_a_declined_return_says_nothing_was_charged(make_portal,
+                                                                          sandbox):
+    """Cayan confirmed the decline; only recording it failed. No "you may have been charged"
+    for a card that was not, nor "don't pay again" to a customer who still owes."""
+    app, server = make_portal(DATABASE_TIMEOUT=0.3)
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), DECLINE)
+    with ledger_locked(app):
+        page = visitor.follow(back)
+    text = text_of(page.text)
+    assert page.status_code == 503
+    assert "Your card was not charged" in text and "may have been charged" not in text
+    [payment] = app.extensions["ledger"].find()
+    assert payment.reference in text and payment.state == states.STAGED
+    result = app.test_cli_runner().invoke(args=["cpp", "reconcile", "--all"])
+    assert result.exit_code == 0, result.output
+    assert app.extensions["ledger"].get(payment.reference).state == states.DECLINED
+    assert sandbox.pims.all_payments() == []
 
 
 # -- Brute force ----------------------------------------------------------------------------------

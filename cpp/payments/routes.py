@@ -123,6 +123,14 @@ def returned():
     except settlement.ReturnNotRecognised as exc:
         log.warning("payment return refused: %s", exc)
         return not_recognised()
+    except settlement.UnrecordedNoCharge as exc:
+        log.error("the ledger could not record the end of payment %s (%s); it stays staged until "
+                  "reconcile settles it", reference, exc)
+        return render_error(
+            503, _("Your payment did not go through"),
+            _("Your card was not charged. We couldn't record this just now, so please wait a "
+              "few minutes before you try again. Your payment reference is %(reference)s.",
+              reference=reference))
     except DatabaseError as exc:
         # The customer may just have been charged: never a bare "something went wrong".
         # Cayan has the sale under this reference and reconciliation will pick it up.

@@ -14,6 +14,7 @@ from flask import current_app
 
 from ..cayan.client import get_cayan
 from ..cayan.models import SALE, CayanError, CayanTransaction, CayanUnavailable
+from ..database import DatabaseError
 from ..money import to_cents
 from . import record, states
 from .ledger import Payment, get_ledger, utcnow
@@ -31,6 +32,15 @@ LATE_WATCH_SLACK = dt.timedelta(hours=6)
 
 class ReturnNotRecognised(Exception):
     """A return that does not match a staged payment: forged, edited or for someone else."""
+
+
+class UnrecordedNoCharge(DatabaseError):
+    """Cayan reported no charge (declined, cancelled), but the ledger could not record it: the
+    payment stays staged, and reconcile settles it again once the ledger is writable."""
+
+    def __init__(self, decision: states.Decision):
+        super().__init__(f"could not record: {decision.why}")
+        self.decision = decision
 
 
 def find_returned_payment(reference: str | None, args) -> Payment:
@@ -88,7 +98,12 @@ def settle_staged(payment: Payment, browser_status: str | None, expire: bool = F
         log.error("payment %s has %d approved sales at Cayan", payment.reference, len(approved))
     decision = states.staged_payment_reported(payment.amount, rows, browser_status, expire)
     if decision is not None:
-        apply(payment, states.STAGED, decision)
+        try:
+            apply(payment, states.STAGED, decision)
+        except DatabaseError as exc:
+            if decision.to in states.NOTHING_CHARGED:
+                raise UnrecordedNoCharge(decision) from exc
+            raise
     return True
 
 
