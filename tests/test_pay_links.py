@@ -198,7 +198,10 @@ def test_revoking_a_link_or_changing_the_secret_ends_its_open_sessions(link_port
     customer = Visitor(server.url)
     customer.get(link_for(server, "M-1000", link_id="SOON-GONE"))
     assert customer.get("/pay/l").status_code == 200
+    assert "Jordan Rivera" in text_of(customer.get("/login").text)  # named in the header
     app.config["LINK_REVOKED"] = ["SOON-GONE"]
+    # Whatever page comes next, not only the link's own.
+    assert "Jordan Rivera" not in text_of(customer.get("/login").text)
     assert customer.get("/pay/l").status_code == 401
     app.config["LINK_REVOKED"] = []
     other = Visitor(server.url)

@@ -120,22 +120,28 @@ def current_link() -> dict | None:
     if not link:
         return None
     now = int(time.time())
-    idle = idle_limit_seconds()
-    taken_back = link.get("link_id") in set(current_app.config.get("LINK_REVOKED") or ()) \
-        or link.get("secret") != secret_id() or not current_app.config.get("LINK_SECRET")
-    if now >= link["expires_at"] or now - link.get("seen_at", 0) > idle or taken_back:
+    if not in_force(link, now):
         session.pop("pay_link", None)
         return None
-    if now - link.get("seen_at", 0) >= min(30, idle // 3):
+    if now - link.get("seen_at", 0) >= min(30, idle_limit_seconds() // 3):
         link["seen_at"] = now
         session["pay_link"] = link
     return link
 
 
+def in_force(link: dict, now: int) -> bool:
+    """Not expired, not idle too long, not revoked, opened with today's LINK_SECRET."""
+    taken_back = link.get("link_id") in set(current_app.config.get("LINK_REVOKED") or ()) \
+        or link.get("secret") != secret_id() or not current_app.config.get("LINK_SECRET")
+    return not taken_back and now < link["expires_at"] \
+        and now - link.get("seen_at", 0) <= idle_limit_seconds()
+
+
 def link_customer_code() -> str | None:
-    """For templates: the customer a pay link in this browser is for."""
+    """For templates: the customer a pay link in this browser is for, while it is in force
+    (a revoked link's customer is not named in the header of any page after)."""
     link = session.get("pay_link") if not current_user.is_authenticated else None
-    return link["customer"]["code"] if link else None
+    return link["customer"]["code"] if link and in_force(link, int(time.time())) else None
 
 
 def linked_invoices(link: dict):
