@@ -234,13 +234,41 @@ def browse(base: str, visits: int) -> None:
         thread.join()
 
 
+# The visit's requests to the portal, by method and path: where its own time goes.
+VISIT_STEPS = {("GET", "/login"): "login_page", ("POST", "/login"): "log_in",
+               ("GET", "/invoices"): "invoices", ("POST", "/pay"): "pay_bill",
+               ("GET", "/pay/return"): "return", ("GET", "/payments/"): "result"}
+VISIT_UPSTREAM = ("AuthenticateCustomer", "GetOpenInvoices", "GetOpenInvoices",
+                  "CreateTransaction", "TransactionsByTransactionId", "ApplyPayment")
+
+
+def visit_step(response: requests.Response) -> str | None:
+    path = response.request.path_url.split("?")[0]
+    for (method, prefix), name in VISIT_STEPS.items():
+        if response.request.method == method and (path == prefix or prefix.endswith("/")
+                                                   and path.startswith(prefix)):
+            return name
+    return None
+
+
 def full_visits(base: str, count: int, upstream: dict[str, Raw]) -> dict:
     """Log in, invoices, Pay Bill, card page, return, result: the whole visit, `count` times,
     each interleaved with one raw round of the upstream calls the visit waits for. The receipt
-    email is not one of them: it goes out after the result page (cpp.payments.receipt_sender)."""
+    email is not one of them: it goes out after the result page (cpp.payments.receipt_sender).
+    Also each step's own p50 (the portal's answer to that request, upstream calls included),
+    and each upstream call's, to say which steps add the most."""
     visit_times, upstream_times = [], []
+    steps: dict[str, list[float]] = {name: [] for name in VISIT_STEPS.values()}
+    calls: dict[str, list[float]] = {name: [] for name in VISIT_UPSTREAM}
+
+    def record_step(response: requests.Response, *args, **kwargs) -> None:
+        name = visit_step(response)
+        if name is not None:
+            steps[name].append(response.elapsed.total_seconds())
+
     for c in range(count):
         visitor = Visitor(base)
+        visitor.session.hooks["response"].append(record_step)
         start = time.perf_counter()
         invoices_page = visitor.login(f"B-{c:04d}")  # lands on the invoices page
         # Pay Bill from that page, as a browser does (Visitor.pay would fetch it once more).
@@ -255,11 +283,17 @@ def full_visits(base: str, count: int, upstream: dict[str, Raw]) -> dict:
         result = visitor.follow(back)
         visit_times.append(time.perf_counter() - start)
         assert "Thank you" in result.text, result.text[:500]
-        soap = sum(timed(upstream[name]) for name in (
-            "AuthenticateCustomer", "GetOpenInvoices", "GetOpenInvoices", "CreateTransaction",
-            "TransactionsByTransactionId", "ApplyPayment"))
+        soap = 0.0
+        for name in VISIT_UPSTREAM:
+            took = timed(upstream[name])
+            calls[name].append(took)
+            soap += took
         upstream_times.append(soap + card_time)
-    return {"visit_p50_ms": p50(visit_times) * 1000, "upstream_p50_ms": p50(upstream_times) * 1000}
+    return {"visit_p50_ms": p50(visit_times) * 1000, "upstream_p50_ms": p50(upstream_times) * 1000,
+            "visit_steps_p50_ms": {name: round(p50(times) * 1000, 1)
+                                   for name, times in steps.items() if times},
+            "upstream_calls_p50_ms": {name: round(p50(times) * 1000, 1)
+                                      for name, times in calls.items()}}
 
 
 def ledger_rate(setting: str, payments: int) -> float:
@@ -379,7 +413,8 @@ def main() -> None:
 
             say("full visits against the sum of their upstream round trips")
             visit = full_visits(base, full, upstream)
-            result.update({k: round(v, 1) for k, v in visit.items()})
+            result.update({k: round(v, 1) if isinstance(v, float) else v
+                           for k, v in visit.items()})
             result["visit_vs_upstream"] = round(visit["visit_p50_ms"] / visit["upstream_p50_ms"], 2)
 
             say(f"memory: {visits} visits, then {visits} more")
