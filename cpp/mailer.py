@@ -21,11 +21,11 @@ from flask_mail import Connection, Message
 
 from .deadlines import WATCHDOG
 
-# A whole send (connecting, TLS, login, the message) gets this many MAIL_TIMEOUTs at most.
-# Each exchange is bounded by MAIL_TIMEOUT on its own, but a server answering every one just in
-# time could stretch a send far beyond, and reconcile takes a receipt left 'sending' over as
-# abandoned after send_limit() (cpp.payments.reconcile): a send still going then would email
-# the customer twice.
+# A send (connecting, TLS, login, up to the last byte of the message) gets this many
+# MAIL_TIMEOUTs at most. Each exchange is bounded by MAIL_TIMEOUT on its own, but a server
+# answering every one just in time could stretch a send far beyond, and reconcile takes a
+# receipt left 'sending' over as abandoned after longest_send() (cpp.payments.reconcile): a send
+# still going then would email the customer twice.
 SEND_TIMEOUTS = 3
 
 
@@ -33,37 +33,79 @@ def send_limit() -> float:
     return SEND_TIMEOUTS * current_app.config["MAIL_TIMEOUT"]
 
 
+def longest_send() -> float:
+    """The longest a send can take: its deadline, then one wait (MAIL_TIMEOUT at most) for the
+    server's answer to the message. That wait is not cut short: by then the server may have
+    taken the message, and a send recorded as failed would be sent again."""
+    return send_limit() + current_app.config["MAIL_TIMEOUT"]
+
+
+class MessageWatch(smtplib.SMTP):
+    """smtplib's client, telling `message_written` when the message's last byte is out."""
+
+    message_written = None
+    _in_data = False
+
+    def data(self, msg):
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+
+    def send(self, s):
+        super().send(s)
+        # Within DATA, the command goes as text and the message (ending "\r\n.\r\n") as bytes.
+        if self._in_data and isinstance(s, bytes) and self.message_written is not None:
+            self.message_written()
+
+
+class WatchedSMTP(MessageWatch):
+    pass
+
+
+class WatchedSMTPSSL(smtplib.SMTP_SSL, MessageWatch):
+    pass
+
+
 class TimeoutConnection(Connection):
     smtp: smtplib.SMTP | None = None  # known before it connects, for interrupt()
     cut = False  # the send's deadline passed (interrupt)
+    message_written = None  # set by connected(): ends the deadline
 
     def configure_host(self):
         timeout = current_app.config["MAIL_TIMEOUT"]
         # The server's certificate is checked (smtplib's own default does not): receipts carry
         # customers' names and amounts, and the login the mail password.
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(timeout=timeout, context=ssl.create_default_context())
+            host = WatchedSMTPSSL(timeout=timeout, context=ssl.create_default_context())
         else:
-            host = smtplib.SMTP(timeout=timeout)
-        # Made without a host so that interrupt() can reach it while it connects. smtplib takes
-        # the name to check the certificate against (SMTP_SSL, STARTTLS) from _host, which only
-        # its constructor sets: without it, every TLS mail server would be refused.
+            host = WatchedSMTP(timeout=timeout)
+        # Made without a host so that interrupt() can reach it as soon as it has a socket.
+        # smtplib takes the name to check the certificate against (SMTP_SSL, STARTTLS) from
+        # _host, which only its constructor sets: without it, every TLS mail server would be
+        # refused.
         host._host = self.mail.server
+        host.message_written = self.message_written
         self.smtp = host
-        host.connect(self.mail.server, self.mail.port)
-        self.stop_if_cut()
-        if self.mail.use_tls:
-            host.starttls(context=ssl.create_default_context())
+        try:
+            host.connect(self.mail.server, self.mail.port)
             self.stop_if_cut()
-        if self.mail.username and self.mail.password:
-            host.login(self.mail.username, self.mail.password)
-        self.stop_if_cut()
+            if self.mail.use_tls:
+                host.starttls(context=ssl.create_default_context())
+                self.stop_if_cut()
+            if self.mail.username and self.mail.password:
+                host.login(self.mail.username, self.mail.password)
+            self.stop_if_cut()
+        except BaseException:
+            host.close()  # Flask-Mail closes only a connection it was handed
+            raise
         return host
 
     def interrupt(self) -> None:
         """Cut the send off (cpp.deadlines): wakes the read or write it is waiting in. A step
-        with no socket to shut (looking the server's name up, a TLS handshake, each read of it
-        bounded by MAIL_TIMEOUT) is stopped as soon as it ends, by stop_if_cut()."""
+        with no socket yet (the connection being made, a TLS handshake: each bounded by
+        MAIL_TIMEOUT) is stopped as soon as it ends, by stop_if_cut()."""
         self.cut = True
         sock = getattr(self.smtp, "sock", None)
         if sock is not None:
@@ -72,6 +114,17 @@ class TimeoutConnection(Connection):
     def stop_if_cut(self) -> None:
         if self.cut:
             raise TimeoutError(f"mail server: no message sent within {send_limit()} s")
+
+    def __exit__(self, exc_type, exc_value, tb) -> None:
+        # QUIT, without waiting for its answer: a server slow to say goodbye would keep the
+        # receipt 'sending' past longest_send(), for a forced reconcile to send again.
+        if self.host is not None:
+            try:
+                self.host.putcmd("quit")
+            except (OSError, smtplib.SMTPException):
+                pass  # cut off, or gone: nothing left to say
+            finally:
+                self.host.close()
 
 
 class EncodedMessage(Message):
@@ -86,17 +139,15 @@ class EncodedMessage(Message):
 @contextmanager
 def connected() -> Iterator[TimeoutConnection]:
     """A connection to the shop's mail server, logged in, for one send (or the staff health
-    check's NOOP) that raises if not done within send_limit()."""
+    check's NOOP) that raises if not done within send_limit(). The deadline ends when the
+    message's last byte is out: the server's answer to it is waited for (MAIL_TIMEOUT), never
+    cut off (longest_send)."""
     connection = TimeoutConnection(current_app.extensions["mail"])
     deadline = WATCHDOG.watch(send_limit(), connection.interrupt)
+    connection.message_written = lambda: WATCHDOG.end(deadline)
     try:
         with connection:
-            try:
-                yield connection
-            finally:
-                # The message is in (or failed): QUIT is not under the deadline, so one passing
-                # just after the server took the message cannot make it look unsent.
-                WATCHDOG.end(deadline)
+            yield connection
     finally:
         WATCHDOG.end(deadline)
 

@@ -1,6 +1,7 @@
 """Nothing lost: reconciliation finishes what closed tabs, outages and retries left behind."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from decimal import Decimal
@@ -244,7 +245,7 @@ def test_a_forced_pass_never_takes_over_a_slow_receipt_still_being_sent(make_por
                                                                          faults, smtp):
     """A loaded mail server answers each step within MAIL_TIMEOUT, the whole send taking
     longer than two of them. A forced pass meanwhile must not take the receipt over as if its
-    sender had died: the customer would get it twice."""
+    sender had died (it waits mailer.longest_send()): the customer would get it twice."""
     app, server = make_portal(MAIL_TIMEOUT=1)
     for step in ("MAIL", "RCPT", "DATA"):
         faults.arm(Fault("smtp", step, mode="slow", seconds=0.8))
@@ -276,6 +277,41 @@ def test_a_send_that_drags_on_is_cut_off_at_its_limit(make_app, faults, smtp):
             mailer.send(message)
         assert time.monotonic() - started < 1.5 + 0.5
     assert smtp.messages() == []
+
+
+def test_the_answer_to_the_message_is_waited_for_even_past_the_deadline(make_app, faults,
+                                                                         smtp):
+    """The message's last byte went out in time; the server's answer to it comes after the
+    deadline, within MAIL_TIMEOUT. Cut off then, the receipt would count as unsent though the
+    server took it, and go again."""
+    from cpp import mailer
+    app = make_app(MAIL_TIMEOUT=2)
+    faults.arm(Fault("smtp", "MAIL", mode="slow", seconds=1.5))
+    faults.arm(Fault("smtp", "RCPT", mode="slow", seconds=1.5, times=2))
+    faults.arm(Fault("smtp", "DATA", mode="slow", seconds=1.8))  # out at 4.5 s, answered at 6.3
+    message = mailer.EncodedMessage("Receipt", sender="billing@shop.example", body="paid",
+                                    recipients=["a@customer.example", "b@customer.example"])
+    with app.app_context():
+        assert mailer.send_limit() == 6 and mailer.longest_send() == 8
+        started = time.monotonic()
+        mailer.send(message)
+        assert mailer.send_limit() < time.monotonic() - started < mailer.longest_send()
+    assert len(smtp.messages()) == 1
+
+
+def test_a_mail_server_slow_to_say_goodbye_holds_nothing_up(make_app, faults, smtp):
+    """QUIT goes without waiting for its answer: the message is in, and a send still
+    'sending' past longest_send() would be taken over by a forced reconcile and sent twice."""
+    from cpp import mailer
+    app = make_app(MAIL_TIMEOUT=1)
+    faults.arm(Fault("smtp", "QUIT", mode="slow", seconds=3))
+    message = mailer.EncodedMessage("Receipt", sender="billing@shop.example", body="paid",
+                                    recipients=["a@customer.example"])
+    with app.app_context():
+        started = time.monotonic()
+        mailer.send(message)  # no timeout waiting for "221 Bye"
+        assert time.monotonic() - started < 1
+    assert len(smtp.messages()) == 1
 
 
 def posted_payment(ledger: Ledger, number: str) -> Payment:

@@ -92,8 +92,8 @@ def reconcile_pass(force: bool) -> Counter:
             attempt(payment, lambda p=payment: settlement.complete(p, retry_now=force))
             outcome[f"{payment.state} retried"] += 1
     # Only receipts still to send: never the whole history of posted payments.
-    # A live send is cut off at send_limit(); a second more covers its watchdog's lateness.
-    sending_now = dt.timedelta(seconds=mailer.send_limit() + 1)
+    # A live send is over by longest_send(); a second more covers its watchdog's lateness.
+    sending_now = dt.timedelta(seconds=mailer.longest_send() + 1)
     for payment in ledger.find(states=(states.POSTED,),
                                receipt_statuses=states.RECEIPT_TO_SEND, limit=10_000):
         due = payment.receipt_next_at is None or payment.receipt_next_at <= now

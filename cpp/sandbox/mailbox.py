@@ -55,7 +55,7 @@ class MailboxHandler:
     """aiosmtpd handler: every message accepted goes into the store.
 
     Tests can make it fail like a real mail server (see sandbox.faults, service "smtp",
-    operation "DATA"; "MAIL" and "RCPT" only "slow"): refuse the message ("fault": 451), stall
+    operation "DATA"; "MAIL", "RCPT" and "QUIT" only "slow"): refuse the message ("fault": 451), stall
     past the sender's timeout ("hang"), or cut the connection ("drop"); with when="after" the
     message is kept first.
     "slow" takes `seconds` and then accepts the message, as a hosted mail service can.
@@ -65,7 +65,7 @@ class MailboxHandler:
         self.store = store
         self.faults = faults
 
-    # "slow" also answers MAIL and RCPT late (each within the sender's timeout, a whole send
+    # "slow" also answers MAIL, RCPT and QUIT late (each within the sender's timeout, a whole send
     # well beyond it), as a loaded mail server may.
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         await self.answer_late("MAIL")
@@ -78,6 +78,10 @@ class MailboxHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802
+        await self.answer_late("QUIT")
+        return "221 Bye"
 
     async def answer_late(self, operation: str) -> None:
         fault = self.faults.take("smtp", operation)
