@@ -346,6 +346,21 @@ def test_a_queued_receipt_taken_over_by_reconcile_is_sent_once(app, smtp):
     assert len(smtp.messages()) == 1
 
 
+def test_a_pass_never_takes_a_receipt_over_from_a_sender_that_just_took_it_up(app, smtp):
+    """The pass read the receipt as left 'sending'; before it claims it, the background sender
+    takes it up (restarting its clock). The pass's claim must fail, or both would send it."""
+    ledger = app.extensions["ledger"]
+    payment = posted_payment(ledger, "INV-10244")
+    claimed_at = (utcnow() - dt.timedelta(minutes=20)).isoformat()  # queued for long
+    assert record.claim_receipt(ledger, payment.id, (states.RECEIPT_NONE,), at=claimed_at)
+    as_read = ledger.get(payment.reference)  # what the pass read: 'sending' for 20 minutes
+    assert record.take_claimed_receipt(ledger, payment.id, claimed_at)  # the sender's turn
+    with app.app_context():
+        assert receipts.send_receipt(as_read, retry=True) is False
+        assert receipts.deliver(ledger.get(payment.reference))  # the sender goes on
+    assert len(smtp.messages()) == 1
+
+
 def test_the_background_sender_sends_under_its_claim_and_says_so(app, smtp):
     ledger = app.extensions["ledger"]
     payment = posted_payment(ledger, "INV-10252")

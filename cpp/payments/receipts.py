@@ -91,7 +91,11 @@ def send_receipt(payment: Payment, retry: bool = False, by_staff: bool = False,
     expected = (states.RECEIPT_STAFF_MAY_SEND if by_staff else
                 states.RECEIPT_TO_SEND if retry else (states.RECEIPT_NONE,))
     claimed_at = utcnow().isoformat()
-    if not record.claim_receipt(ledger, payment.id, expected, at=claimed_at):
+    # Taking over one left 'sending' (reconcile): only as it was when read, never from under
+    # a sender that has taken it up since.
+    seen_at = payment.updated_at.isoformat() \
+        if retry and payment.receipt_status == states.RECEIPT_SENDING else None
+    if not record.claim_receipt(ledger, payment.id, expected, at=claimed_at, seen_at=seen_at):
         return False
     if not payment.customer_email:
         record.receipt_outcome(ledger, payment.id, states.RECEIPT_NO_EMAIL,

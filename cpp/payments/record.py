@@ -118,20 +118,24 @@ def release_lease(ledger: Ledger, payment_id: int) -> None:
 
 
 def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...],
-                  at: str | None = None) -> bool:
+                  at: str | None = None, seen_at: str | None = None) -> bool:
     """Take the right to send a payment's receipt, so two requests never both send it. `at`
     (the claim's time, which becomes updated_at) lets a later sender prove the claim is still
-    the one it was given (take_claimed_receipt)."""
+    the one it was given (take_claimed_receipt). `seen_at`: a receipt left 'sending' is taken
+    over only if untouched since (its updated_at then), not if its sender has just taken it
+    up (take_claimed_receipt restarts its clock)."""
     for status in expected:
         if RECEIPT_SENDING not in RECEIPT_ALLOWED.get(status, ()):
             raise IllegalTransition(f"receipt {status} -> {RECEIPT_SENDING} is not allowed")
+    marks = ",".join("?" * len(expected))
+    sql = (f"UPDATE payments SET receipt_status = ?, updated_at = ?"  # noqa: S608
+           f" WHERE id = ? AND receipt_status IN ({marks}) AND state = ?")
+    params = [RECEIPT_SENDING, at or utcnow().isoformat(), payment_id, *expected, POSTED]
+    if seen_at is not None:
+        sql += " AND (receipt_status <> ? OR updated_at = ?)"
+        params += [RECEIPT_SENDING, seen_at]
     with ledger.transaction() as db:
-        marks = ",".join("?" * len(expected))
-        claimed = db.execute(
-            f"UPDATE payments SET receipt_status = ?, updated_at = ?"  # noqa: S608
-            f" WHERE id = ? AND receipt_status IN ({marks}) AND state = ?",
-            (RECEIPT_SENDING, at or utcnow().isoformat(), payment_id, *expected, POSTED),
-        ).rowcount == 1
+        claimed = db.execute(sql, tuple(params)).rowcount == 1
         if claimed:
             _event(db, payment_id, POSTED, POSTED, "sending the receipt", actor())
     return claimed
