@@ -111,8 +111,8 @@ MAIL_PASSWORD = None
 MAIL_DEFAULT_SENDER = None
 # Optional shop-wide Reply-To for receipts.
 MAIL_REPLY_TO = None
-# Seconds to wait for each answer of the mail server (a whole send: three times this); when it
-# is down the receipt is kept and retried.
+# Seconds to wait for each answer of the mail server (a whole send: three times this, then once
+# more for its answer to the message); when it is down the receipt is kept and retried.
 MAIL_TIMEOUT = 10.0
 
 # --- Sessions and limits ---------------------------------------------------------------------
