@@ -211,15 +211,21 @@ def ledger_locked(app):
         blocker.close()
 
 
+def return_while_the_ledger_is_locked(app, server, card: str):
+    """Pay INV-10244 with `card`; the way back from Cayan finds the ledger unwritable.
+    Returns the page and its words."""
+    visitor = Visitor(server.url)
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), card)
+    with ledger_locked(app):
+        page = visitor.follow(back)
+    return page, text_of(page.text)
+
+
 def test_an_unwritable_ledger_on_the_return_tells_the_customer_they_may_be_charged(
         make_portal, sandbox, caplog):
     app, server = make_portal(DATABASE_TIMEOUT=0.3)
-    visitor = Visitor(server.url)
-    visitor.login("M-1000")
-    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
-    with ledger_locked(app):
-        page = visitor.follow(back)
-    text = text_of(page.text)
+    page, text = return_while_the_ledger_is_locked(app, server, APPROVE)
     assert page.status_code == 503
     assert "Your card may have been charged" in text and "don't pay again" in text
     [payment] = app.extensions["ledger"].find()
@@ -236,12 +242,7 @@ def test_an_unwritable_ledger_on_a_declined_return_says_nothing_was_charged(make
     """Cayan confirmed the decline; only recording it failed. No "you may have been charged"
     for a card that was not, nor "don't pay again" to a customer who still owes."""
     app, server = make_portal(DATABASE_TIMEOUT=0.3)
-    visitor = Visitor(server.url)
-    visitor.login("M-1000")
-    back = visitor.card_page(visitor.pay(["INV-10244"]), DECLINE)
-    with ledger_locked(app):
-        page = visitor.follow(back)
-    text = text_of(page.text)
+    page, text = return_while_the_ledger_is_locked(app, server, DECLINE)
     assert page.status_code == 503
     assert "Your card was not charged" in text and "may have been charged" not in text
     [payment] = app.extensions["ledger"].find()
