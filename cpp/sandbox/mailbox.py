@@ -55,9 +55,9 @@ class MailboxHandler:
     """aiosmtpd handler: every message accepted goes into the store.
 
     Tests can make it fail like a real mail server (see sandbox.faults, service "smtp",
-    operation "DATA"; "MAIL", "RCPT" and "QUIT" only "slow"): refuse the message ("fault": 451), stall
-    past the sender's timeout ("hang"), or cut the connection ("drop"); with when="after" the
-    message is kept first.
+    operation "DATA"; "MAIL", "RCPT" and "QUIT" only "slow"): refuse the message ("fault":
+    451), stall past the sender's timeout ("hang"), or cut the connection ("drop"); with
+    when="after" the message is kept first.
     "slow" takes `seconds` and then accepts the message, as a hosted mail service can.
     """
 
@@ -65,8 +65,8 @@ class MailboxHandler:
         self.store = store
         self.faults = faults
 
-    # "slow" also answers MAIL, RCPT and QUIT late (each within the sender's timeout, a whole send
-    # well beyond it), as a loaded mail server may.
+    # "slow" also answers MAIL, RCPT and QUIT late (each within the sender's timeout, a whole
+    # send well beyond it), as a loaded mail server may.
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         await self.answer_late("MAIL")
         envelope.mail_from = address
