@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cpp.links.tokens import LinkRefused, PayLink, b64, make_token, read_token, signature
 
-from .test_payments import APPROVE
+from .test_payments import APPROVE, DECLINE
 from .visitor import Visitor, text_of
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "pay-links.md"
@@ -199,9 +199,18 @@ def test_revoking_a_link_or_changing_the_secret_ends_its_open_sessions(link_port
     customer.get(link_for(server, "M-1000", link_id="SOON-GONE"))
     assert customer.get("/pay/l").status_code == 200
     assert "Jordan Rivera" in text_of(customer.get("/login").text)  # named in the header
+    card_page = customer.post_form("/pay/l", {"invoice": ["INV-10244|19900"]},
+                                   allow_redirects=False).headers["Location"]
+    declined = customer.follow(customer.card_page(card_page, DECLINE)).url
     app.config["LINK_REVOKED"] = ["SOON-GONE"]
-    # Whatever page comes next, not only the link's own.
-    assert "Jordan Rivera" not in text_of(customer.get("/login").text)
+    # Whatever page comes next, not only the link's own: no name in the header. The declined
+    # payment's "Try another card" and "Back to your invoices" still lead to the link's pages,
+    # which say to open it again, not to a login the link's customer may have no password for.
+    result = customer.get(declined)
+    assert "Jordan Rivera" not in text_of(result.text)
+    assert 'action="/pay/l"' in result.text and 'href="/pay/l"' in result.text
+    assert "Please open your payment link again" in text_of(
+        customer.post_form("/pay/l", {"invoice": ["INV-10244|19900"]}).text)
     assert customer.get("/pay/l").status_code == 401
     app.config["LINK_REVOKED"] = []
     other = Visitor(server.url)

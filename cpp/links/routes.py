@@ -144,6 +144,15 @@ def link_customer_code() -> str | None:
     return link["customer"]["code"] if link and in_force(link, int(time.time())) else None
 
 
+def link_opened_for() -> str | None:
+    """For templates: the customer a pay link was opened for in this browser, in force or not:
+    where a result page's buttons lead. The link's own pages say when it must be opened again
+    (SESSION_GONE); the login page would ask a link's customer for a password they may not
+    have."""
+    link = session.get("pay_link") if not current_user.is_authenticated else None
+    return link["customer"]["code"] if link else None
+
+
 def linked_invoices(link: dict):
     wanted = set(link["invoices"])
     invoices = get_pims().get_open_invoices(link["customer"]["code"])
@@ -194,3 +203,4 @@ def pay():
 def register(app) -> None:
     app.register_blueprint(bp)
     app.add_template_global(link_customer_code)
+    app.add_template_global(link_opened_for)
