@@ -113,7 +113,7 @@ class TimeoutConnection(Connection):
 
     def stop_if_cut(self) -> None:
         if self.cut:
-            raise TimeoutError(f"mail server: no message sent within {send_limit()} s")
+            raise TimeoutError(f"mail server: not done within {send_limit()} s")
 
     def __exit__(self, exc_type, exc_value, tb) -> None:
         # QUIT, without waiting for its answer: a server slow to say goodbye would keep the
@@ -148,6 +148,10 @@ def connected() -> Iterator[TimeoutConnection]:
     try:
         with connection:
             yield connection
+    except Exception as exc:
+        if WATCHDOG.end(deadline):  # cut off: say so, not "connection unexpectedly closed"
+            raise TimeoutError(f"mail server: not done within {send_limit()} s") from exc
+        raise
     finally:
         WATCHDOG.end(deadline)
 
