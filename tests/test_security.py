@@ -211,12 +211,12 @@ def ledger_locked(app):
         blocker.close()
 
 
-def return_while_the_ledger_is_locked(app, server, card: str):
-    """Pay INV-10244 with `card`; the way back from Cayan finds the ledger unwritable.
-    Returns the customer, the page and its words."""
+def return_while_the_ledger_is_locked(app, server, card: str | None, action: str = "process"):
+    """Pay INV-10244 with `card` (or cancel on the card page); the way back from Cayan finds
+    the ledger unwritable. Returns the customer, the page and its words."""
     visitor = Visitor(server.url)
     visitor.login("M-1000")
-    back = visitor.card_page(visitor.pay(["INV-10244"]), card)
+    back = visitor.card_page(visitor.pay(["INV-10244"]), card, action=action)
     with ledger_locked(app):
         page = visitor.follow(back)
     return visitor, page, text_of(page.text)
@@ -254,6 +254,18 @@ def test_an_unwritable_ledger_on_a_declined_return_says_nothing_was_charged(make
     assert "transportKey=" in customer.pay(["INV-10244"])
     assert app.extensions["ledger"].get(payment.reference).state == states.DECLINED
     assert sandbox.pims.all_payments() == []
+
+
+def test_an_unrecorded_cancel_says_how_long_to_wait(make_portal, sandbox):
+    """Only the browser said "cancelled", and the ledger could not record it: until the payment
+    times out (PAYMENT_TIMEOUT), Pay Bill offers its card page again, so "a few minutes" would
+    be wrong."""
+    app, server = make_portal(DATABASE_TIMEOUT=0.3, PAYMENT_TIMEOUT=25)
+    _, page, text = return_while_the_ledger_is_locked(app, server, None, action="cancel")
+    assert page.status_code == 503
+    assert "Your card was not charged" in text and "wait 25 minutes" in text
+    [payment] = app.extensions["ledger"].find()
+    assert payment.state == states.STAGED and sandbox.pims.all_payments() == []
 
 
 # -- Brute force ----------------------------------------------------------------------------------

@@ -126,11 +126,18 @@ def returned():
     except settlement.UnrecordedNoCharge as exc:
         log.error("the ledger could not record the end of payment %s (%s); it stays staged until "
                   "reconcile settles it", reference, exc)
-        return render_error(
-            503, _("Your payment did not go through"),
-            _("Your card was not charged. We couldn't record this just now, so please wait a "
-              "few minutes before you try again. Your payment reference is %(reference)s.",
-              reference=reference))
+        if exc.decision.to == states.CANCELLED:
+            # Only this browser said so, and that was not recorded: until the payment times
+            # out, Pay Bill takes it for a card page still open and offers it again.
+            wait = _("Your card was not charged. We couldn't record this just now, so please "
+                     "wait %(minutes)s minutes before you try again. Your payment reference is "
+                     "%(reference)s.", minutes=current_app.config["PAYMENT_TIMEOUT"],
+                     reference=reference)
+        else:  # Cayan has the decline: the next Pay Bill finds it there
+            wait = _("Your card was not charged. We couldn't record this just now, so please "
+                     "wait a few minutes before you try again. Your payment reference is "
+                     "%(reference)s.", reference=reference)
+        return render_error(503, _("Your payment did not go through"), wait)
     except DatabaseError as exc:
         # The customer may just have been charged: never a bare "something went wrong".
         # Cayan has the sale under this reference and reconciliation will pick it up.
