@@ -10,6 +10,7 @@ locks taken by the callers (`for_update`) or an advisory lock (`serialize`).
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -126,6 +127,14 @@ class Connection:
         BEGIN IMMEDIATE already keeps every other writer out): no read-then-write race."""
         suffix = " FOR UPDATE" if self.postgresql else ""
         return self.execute(sql + suffix, params).fetchone()  # noqa: S608 - a fixed suffix
+
+    def clock(self) -> dt.datetime:
+        """Now, in UTC. On PostgreSQL by the server's clock, the one clock every portal machine
+        sharing the ledger agrees on: a lease taken on one machine must not look run out on
+        another whose clock is ahead. On SQLite by this machine's, which is the only one."""
+        if self.postgresql:
+            return self.execute("SELECT CURRENT_TIMESTAMP").fetchone()[0].astimezone(dt.UTC)
+        return dt.datetime.now(dt.UTC)
 
     def serialize(self, lock_id: int) -> None:
         """One such transaction at a time (check-then-insert with no row to lock yet)."""

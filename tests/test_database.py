@@ -296,6 +296,33 @@ def test_only_sessions_login_counters_and_leases_skip_the_flush(ledger_database)
         database.dispose()
 
 
+def test_a_posting_lease_holds_against_a_machine_whose_clock_runs_ahead(monkeypatch):
+    """Portal machines sharing one PostgreSQL ledger, one clock ten minutes ahead of the
+    other's: a lease taken on one must still keep the other from posting the same payment.
+    Both read the time from the database server."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from cpp.payments import record
+    from cpp.payments.ledger import PaymentInvoice
+
+    schemas = postgresql_schema()
+    database = Database(next(schemas))
+    try:
+        ledger = Ledger(database)
+        reference, _ = record.create(
+            ledger, "test", customer_code="A-1", customer_name="A", customer_email=None,
+            invoices=[PaymentInvoice("I-1", Decimal("10.00"), "MAIN", None, None)])
+        payment_id = ledger.get(reference).id
+        assert record.take_lease(ledger, payment_id, states.NEW, 60)  # the first machine
+        ahead = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+        monkeypatch.setattr(record, "utcnow", lambda: ahead)  # the second machine's clock
+        assert not record.take_lease(ledger, payment_id, states.NEW, 60)
+    finally:
+        database.dispose()
+        next(schemas, None)
+
+
 def test_a_payment_of_nothing_is_refused_as_such(ledger_database):
     """The table refuses an amount of zero too, but as an integrity error, which creating a
     payment took for a reference collision: ten tries, then 'could not allocate a unique

@@ -101,8 +101,8 @@ def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> b
     all see it at once. Every holder writes its attempt durably before it calls out (which
     also puts the lease on disk), so a power cut before that loses a lease nobody acted on.
     """
-    now = utcnow()
     with ledger.transaction(durable=False) as db:
+        now = db.clock()  # PostgreSQL's own: machines whose clocks differ share the lease
         return db.execute(
             "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
             " AND (lease_until IS NULL OR lease_until < ?)",
