@@ -60,12 +60,8 @@ class MessageWatch(smtplib.SMTP):
             self.message_written()
 
 
-class WatchedSMTP(MessageWatch):
-    pass
-
-
-class WatchedSMTPSSL(smtplib.SMTP_SSL, MessageWatch):
-    pass
+class MessageWatchSSL(smtplib.SMTP_SSL, MessageWatch):
+    """The same over TLS from the first byte (MAIL_USE_SSL)."""
 
 
 class TimeoutConnection(Connection):
@@ -78,9 +74,9 @@ class TimeoutConnection(Connection):
         # The server's certificate is checked (smtplib's own default does not): receipts carry
         # customers' names and amounts, and the login the mail password.
         if self.mail.use_ssl:
-            host = WatchedSMTPSSL(timeout=timeout, context=ssl.create_default_context())
+            host = MessageWatchSSL(timeout=timeout, context=ssl.create_default_context())
         else:
-            host = WatchedSMTP(timeout=timeout)
+            host = MessageWatch(timeout=timeout)
         # Made without a host so that interrupt() can reach it as soon as it has a socket.
         # smtplib takes the name to check the certificate against (SMTP_SSL, STARTTLS) from
         # _host, which only its constructor sets: without it, every TLS mail server would be

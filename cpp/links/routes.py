@@ -140,7 +140,7 @@ def in_force(link: dict, now: int) -> bool:
 def link_customer_code() -> str | None:
     """For templates: the customer a pay link in this browser is for, while it is in force
     (a revoked link's customer is not named in the header of any page after)."""
-    link = session.get("pay_link") if not current_user.is_authenticated else None
+    link = opened_link()
     return link["customer"]["code"] if link and in_force(link, int(time.time())) else None
 
 
@@ -149,8 +149,13 @@ def link_opened_for() -> str | None:
     where a result page's buttons lead. The link's own pages say when it must be opened again
     (SESSION_GONE); the login page would ask a link's customer for a password they may not
     have."""
-    link = session.get("pay_link") if not current_user.is_authenticated else None
+    link = opened_link()
     return link["customer"]["code"] if link else None
+
+
+def opened_link() -> dict | None:
+    """The link session of a browser nobody is logged in on (a login outranks a link)."""
+    return session.get("pay_link") if not current_user.is_authenticated else None
 
 
 def linked_invoices(link: dict):
