@@ -5,6 +5,9 @@
 * Flask-Mail sends UTF-8 bodies unencoded, so a long line (an invoice description of a
   thousand characters) breaks SMTP's 998-character limit ("500 Line too long"). Bodies here go
   out quoted-printable: no line over 76 characters, whatever the text.
+* This machine's name is asked of DNS once per process, not on every connection: a shop
+  server whose reverse lookup is slow spent it inside every send's deadline. Messages are
+  named after the sender's domain, not after the machine that wrote them.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.charset import QP, Charset
 from email.mime.text import MIMEText
+from email.utils import make_msgid, parseaddr, quote
+from functools import cache
 
 from flask import current_app
 from flask_mail import Connection, Message
@@ -74,9 +79,10 @@ class TimeoutConnection(Connection):
         # The server's certificate is checked (smtplib's own default does not): receipts carry
         # customers' names and amounts, and the login the mail password.
         if self.mail.use_ssl:
-            host = MessageWatchSSL(timeout=timeout, context=ssl.create_default_context())
+            host = MessageWatchSSL(timeout=timeout, context=ssl.create_default_context(),
+                                   local_hostname=local_name())
         else:
-            host = MessageWatch(timeout=timeout)
+            host = MessageWatch(timeout=timeout, local_hostname=local_name())
         # Made without a host so that interrupt() can reach it as soon as it has a socket.
         # smtplib takes the name to check the certificate against (SMTP_SSL, STARTTLS) from
         # _host, which only its constructor sets: without it, every TLS mail server would be
@@ -123,8 +129,43 @@ class TimeoutConnection(Connection):
                 self.host.close()
 
 
+@cache
+def local_name() -> str:
+    """This machine's name for EHLO. smtplib asks DNS for it (socket.getfqdn) on every
+    connection it makes unless given one."""
+    return socket.getfqdn()
+
+
+def message_id_domain(sender: str) -> str:
+    """The right-hand side of a Message-ID: the sender's domain (IDNA-encoded, since the
+    header is ASCII), or this machine's name for a sender without one."""
+    _, at, domain = parseaddr(sender)[1].rpartition("@")
+    try:
+        return domain.encode("idna").decode("ascii") if at and domain else local_name()
+    except UnicodeError:
+        return local_name()
+
+
+def one_address(address: str | tuple[str, str] | list[str] | None) -> str | None:
+    """A (name, address) pair as one header value, the name quoted. Flask-Mail joins the two
+    as they are, so a comma in a shop's name ("Reparación, S.A.") split it into two addresses,
+    neither the shop's: the receipt went out "From: Reparación", to be refused as spam."""
+    if isinstance(address, (tuple, list)):
+        name, address = address
+        return f'"{quote(name)}" <{address}>' if name else address
+    return address
+
+
 class EncodedMessage(Message):
     """A Flask-Mail message whose text and HTML parts are quoted-printable."""
+
+    def __init__(self, *args, sender=None, reply_to=None, **kwargs):
+        super().__init__(
+            *args, reply_to=one_address(reply_to), **kwargs,
+            sender=one_address(sender or current_app.extensions["mail"].default_sender))
+        # Flask-Mail names it after this machine ("<…@PIMS-01.shop.local>"), telling every
+        # customer the server's internal name; mail programs use the sender's domain.
+        self.msgId = make_msgid(domain=message_id_domain(self.sender))
 
     def _mimetext(self, text, subtype="plain"):
         charset = Charset("utf-8")
