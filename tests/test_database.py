@@ -245,10 +245,11 @@ def test_a_write_that_may_be_lost_skips_the_flush_and_the_next_write_never_inher
 
 
 @pytest.mark.parametrize("ledger_database", ["sqlite", "postgresql"], indirect=True)
-def test_only_sessions_login_counters_and_leases_skip_the_flush(ledger_database):
+def test_only_sessions_login_counters_leases_and_receipt_claims_skip_the_flush(ledger_database):
     """What a power cut may take without harm: a session's save, a login count, a posting
-    lease (its holder writes the attempt durably before it calls out). Never a payment's
-    state, a receipt's claim, an ended session or a job lock."""
+    lease (its holder writes the attempt durably before it calls out), a receipt's claim (the
+    receipt is then still to send). Never a payment's state or attempt, how a receipt's
+    sending ended, an ended session or a job lock."""
     from decimal import Decimal
 
     from cpp.payments import record
@@ -288,10 +289,26 @@ def test_only_sessions_login_counters_and_leases_skip_the_flush(ledger_database)
         assert durable(create) == [True]
         payment_id = ledger.get(created[0]).id
         assert durable(lambda: record.take_lease(ledger, payment_id, states.NEW, 60)) == [False]
+        assert durable(lambda: record.release_lease(ledger, payment_id)) == [False]
+        # Taken to call out: the attempt, and with it the lease, wait for the disk.
+        assert durable(lambda: record.take_lease_to_try(
+            ledger, payment_id, states.NEW, 60, "posting")) == [True]
         assert durable(lambda: record.transition(
             ledger, payment_id, states.NEW, states.STAGED, "staged", transport_key="tk",
             validation_key="vk")) == [True]
         assert durable(lambda: record.release_lease(ledger, payment_id)) == [False]
+        for later in (states.APPROVED, states.POSTED):
+            assert record.transition(ledger, payment_id, ledger.get(created[0]).state, later,
+                                     later)
+        # A receipt's claim keeps live senders apart; lost to a power cut, the receipt is
+        # simply still to send. How its sending ended is written for good.
+        claimed_at = "2026-01-01T00:00:00+00:00"
+        assert durable(lambda: record.claim_receipt(
+            ledger, payment_id, (states.RECEIPT_NONE,), at=claimed_at)) == [False]
+        assert durable(lambda: record.take_claimed_receipt(ledger, payment_id,
+                                                           claimed_at)) == [False]
+        assert durable(lambda: record.receipt_outcome(
+            ledger, payment_id, states.RECEIPT_SENT, "sent")) == [True]
     finally:
         database.dispose()
 

@@ -275,6 +275,30 @@ def test_pims_down_after_the_charge_tells_the_customer_and_keeps_it_for_retry(po
     assert len(sandbox.pims.all_payments()) == 1 and len(smtp.wait_for(1)) == 1
 
 
+def test_a_retry_from_a_stale_read_still_asks_pims_first(portal, visitor, sandbox, faults):
+    """A process read the payment approved and untried; before it took the lease, another
+    tried to post it and lost PIMS's answer (PIMS had applied it). The attempt is counted from
+    the ledger as it is then, not as read: attempt 2, which asks GetPayment before applying."""
+    from dataclasses import replace
+
+    from cpp.payments.posting import act_under_lease
+
+    visitor.login("M-1000")
+    back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)
+    faults.arm(Fault("pims", "ApplyPayment", mode="http500", when="after"))
+    visitor.follow(back)  # attempt 1: applied in PIMS, the answer lost
+    tried = only_payment(portal)
+    assert tried.state == states.APPROVED and tried.attempts == 1
+    read_before = replace(tried, attempts=0, next_attempt_at=None)
+    with portal[0].app_context():
+        act_under_lease(read_before)
+    payment = only_payment(portal)
+    assert payment.state == states.POSTED and payment.attempts == 2
+    assert faults.calls[("pims", "GetPayment")] == 1
+    assert faults.calls[("pims", "ApplyPayment")] == 1  # not applied a second time
+    assert len(sandbox.pims.all_payments()) == 1
+
+
 def test_pims_refusing_the_charge_marks_it_for_staff(portal, visitor, sandbox):
     visitor.login("M-1000")
     back = visitor.card_page(visitor.pay(["INV-10244"]), APPROVE)

@@ -18,25 +18,30 @@ from ..pims.client import get_pims
 from ..pims.models import Allocation, PaymentToApply, PimsError, PimsUnavailable
 from . import alerts, record, states
 from .ledger import Payment, get_ledger, utcnow
-from .retry import next_attempt
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("cpp.audit")
 
 
+POSTING, VOIDING = "posting to PIMS", "voiding the charge"  # what an attempt is for
+
+
 def act_under_lease(payment: Payment) -> Payment:
     """Post (or void) it if no one else is; otherwise wait briefly for whoever is."""
     ledger = get_ledger()
-    if record.take_lease(ledger, payment.id, payment.state, lease_seconds()):
-        try:
-            if payment.state == states.APPROVED:
-                post_to_pims(payment)
-            else:
-                void_charge(payment)
-        finally:
-            record.release_lease(ledger, payment.id)
-        return ledger.get(payment.reference)
-    return wait_for_lease_holder(payment)
+    posting = payment.state == states.APPROVED
+    attempt = record.take_lease_to_try(ledger, payment.id, payment.state, lease_seconds(),
+                                       POSTING if posting else VOIDING)
+    if attempt is None:
+        return wait_for_lease_holder(payment)
+    try:
+        if posting:
+            post_to_pims(payment, attempt)
+        else:
+            void_charge(payment, attempt)
+    finally:
+        record.release_lease(ledger, payment.id)
+    return ledger.get(payment.reference)
 
 
 def lease_seconds() -> float:
@@ -57,15 +62,15 @@ def wait_for_lease_holder(payment: Payment, longest: float = 10.0) -> Payment:
     return ledger.get(payment.reference)
 
 
-def post_to_pims(payment: Payment) -> None:
+def post_to_pims(payment: Payment, attempt: int) -> None:
     """Apply an approved payment in PIMS under our reference, exactly once.
 
-    The attempt is written down before ApplyPayment goes out; any later attempt asks PIMS
-    (GetPayment) whether an earlier one landed before applying again. PIMS also ignores a
-    repeated reference, so even a lost answer cannot post twice.
+    `attempt` was written down with the lease (record.take_lease_to_try) before ApplyPayment
+    goes out; any later attempt asks PIMS (GetPayment) whether an earlier one landed before
+    applying again. PIMS also ignores a repeated reference, so even a lost answer cannot post
+    twice.
     """
     pims = get_pims()
-    attempt = record_attempt(payment, "posting to PIMS")
     try:
         existing = pims.applied_payment(payment.reference) if attempt > 1 else None
         if existing is not None:
@@ -104,9 +109,9 @@ def post_to_pims(payment: Payment) -> None:
         audit.info("payment %s posted to PIMS as %s", payment.reference, pims_id)
 
 
-def void_charge(payment: Payment) -> None:
-    """Void a charge that is not to be kept (a wrong amount, or a late charge)."""
-    attempt = record_attempt(payment, "voiding the charge")
+def void_charge(payment: Payment, attempt: int) -> None:
+    """Void a charge that is not to be kept (a wrong amount, or a late charge), as attempt
+    `attempt` (written down with the lease)."""
     try:
         # An earlier void may have gone through with its answer lost: Cayan refuses a second.
         if attempt > 1 and already_voided(payment):
@@ -151,14 +156,6 @@ def charge_being_voided(payment: Payment) -> bool:
     """Charged, not to be kept, and not yet voided (the void failed, or is under way)."""
     return payment.state == states.MISMATCH or (
         payment.state == states.NEEDS_ATTENTION and to_be_voided(payment))
-
-
-def record_attempt(payment: Payment, what: str) -> int:
-    """Write the attempt down before making it; returns its number."""
-    attempt = payment.attempts + 1
-    record.note(get_ledger(), payment.id, f"attempt {attempt}: {what}", attempts=attempt,
-                next_attempt_at=next_attempt(attempt))
-    return attempt
 
 
 def failed_try(payment: Payment, attempt: int, why: str) -> None:

@@ -13,6 +13,7 @@ import logging
 from flask import has_request_context, request
 
 from .ledger import Ledger, Payment, utcnow
+from .retry import next_attempt
 from .states import (
     ALLOWED,
     HOLDS_INVOICES,
@@ -92,23 +93,45 @@ def create(ledger: Ledger, reason: str, **payment) -> tuple[str | None, list[Pay
 
 
 def take_lease(ledger: Ledger, payment_id: int, state: str, seconds: float) -> bool:
-    """The right to act on a payment in `state` for a while (post it, void it).
+    """The right to act on a payment in `state` for a while (resolve it by hand; see
+    take_lease_to_try for posting and voiding).
 
     Two requests that both find a payment approved must not both post it: the one that gets
     the lease does, the other waits for the outcome. A crashed holder's lease simply runs out.
 
     Not waiting for the disk (durable=False): the lease keeps live processes apart, and they
-    all see it at once. Every holder writes its attempt durably before it calls out (which
-    also puts the lease on disk), so a power cut before that loses a lease nobody acted on.
+    all see it at once. A power cut loses a lease nobody acted on: whoever calls out writes
+    its attempt, and so the lease, durably first (take_lease_to_try).
     """
     with ledger.transaction(durable=False) as db:
-        now = db.clock()  # PostgreSQL's own: machines whose clocks differ share the lease
-        return db.execute(
-            "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
-            " AND (lease_until IS NULL OR lease_until < ?)",
-            ((now + dt.timedelta(seconds=seconds)).isoformat(), payment_id, state,
-             now.isoformat()),
-        ).rowcount == 1
+        return _lease(db, payment_id, state, seconds)
+
+
+def take_lease_to_try(ledger: Ledger, payment_id: int, state: str, seconds: float,
+                      what: str) -> int | None:
+    """The lease (take_lease) and the attempt it is taken for (attempts, the next try's time,
+    an event), written down in one durable transaction before the call goes out. Returns the
+    attempt's number, counted from the row as it is now: another process may have tried since
+    the caller read it, and a second attempt must know it is one (cpp.payments.posting asks
+    PIMS whether the first landed). None if someone else holds the lease, or the payment has
+    left `state`."""
+    with ledger.transaction() as db:
+        if not _lease(db, payment_id, state, seconds):
+            return None
+        attempt = db.execute("SELECT attempts FROM payments WHERE id = ?",
+                             (payment_id,)).fetchone()["attempts"] + 1
+        _update(db, payment_id, {"attempts": attempt, "next_attempt_at": next_attempt(attempt)})
+        _event(db, payment_id, state, state, f"attempt {attempt}: {what}", actor())
+    return attempt
+
+
+def _lease(db, payment_id: int, state: str, seconds: float) -> bool:
+    now = db.clock()  # PostgreSQL's own: machines whose clocks differ share the lease
+    return db.execute(
+        "UPDATE payments SET lease_until = ? WHERE id = ? AND state = ?"
+        " AND (lease_until IS NULL OR lease_until < ?)",
+        ((now + dt.timedelta(seconds=seconds)).isoformat(), payment_id, state, now.isoformat()),
+    ).rowcount == 1
 
 
 def release_lease(ledger: Ledger, payment_id: int) -> None:
@@ -123,7 +146,11 @@ def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...],
     (the claim's time, which becomes updated_at) lets a later sender prove the claim is still
     the one it was given (take_claimed_receipt). `seen_at`: a receipt left 'sending' is taken
     over only if untouched since (its updated_at then), not if its sender has just taken it
-    up (take_claimed_receipt restarts its clock)."""
+    up (take_claimed_receipt restarts its clock).
+
+    Not waiting for the disk (durable=False): the claim keeps live senders apart, and they
+    all see it at once. Lost to a power cut, the receipt is back to unsent and reconcile sends
+    it; what sending it came to (receipt_outcome) is written durably."""
     for status in expected:
         if RECEIPT_SENDING not in RECEIPT_ALLOWED.get(status, ()):
             raise IllegalTransition(f"receipt {status} -> {RECEIPT_SENDING} is not allowed")
@@ -134,7 +161,7 @@ def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...],
     if seen_at is not None:
         sql += " AND (receipt_status <> ? OR updated_at = ?)"
         params += [RECEIPT_SENDING, seen_at]
-    with ledger.transaction() as db:
+    with ledger.transaction(durable=False) as db:
         claimed = db.execute(sql, tuple(params)).rowcount == 1
         if claimed:
             _event(db, payment_id, POSTED, POSTED, "sending the receipt", actor())
@@ -145,8 +172,8 @@ def take_claimed_receipt(ledger: Ledger, payment_id: int, claimed_at: str) -> bo
     """The background sender's turn (cpp.payments.receipt_sender): True if the receipt is still
     under the claim made at `claimed_at`, not taken over meanwhile by a forced reconcile. Its
     clock restarts now, so a queue that waited on a slow mail server is not mistaken for a
-    sender that died (reconcile.STUCK_SENDING)."""
-    with ledger.transaction() as db:
+    sender that died (reconcile.STUCK_SENDING). Not waiting for the disk, as claim_receipt."""
+    with ledger.transaction(durable=False) as db:
         return db.execute(
             "UPDATE payments SET updated_at = ? WHERE id = ? AND receipt_status = ?"
             " AND updated_at = ?",

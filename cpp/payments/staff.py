@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import record, states
 from .ledger import Payment, get_ledger
-from .posting import lease_seconds, post_to_pims, to_be_voided, void_charge
+from .posting import POSTING, VOIDING, lease_seconds, post_to_pims, to_be_voided, void_charge
 from .receipts import send_receipt
 
 
@@ -21,13 +21,16 @@ def retry_for_staff(payment: Payment) -> Payment:
     if payment.state != states.NEEDS_ATTENTION:
         return payment
     ledger = get_ledger()
-    if not record.take_lease(ledger, payment.id, states.NEEDS_ATTENTION, lease_seconds()):
+    voiding = to_be_voided(payment)  # charged but not to be kept: it must be voided
+    attempt = record.take_lease_to_try(ledger, payment.id, states.NEEDS_ATTENTION,
+                                       lease_seconds(), VOIDING if voiding else POSTING)
+    if attempt is None:
         raise PaymentBusy(payment.reference)
     try:
-        if to_be_voided(payment):
-            void_charge(payment)  # charged but not to be kept: it must be voided
+        if voiding:
+            void_charge(payment, attempt)
         else:
-            post_to_pims(payment)  # charged for the right amount: it belongs in PIMS
+            post_to_pims(payment, attempt)  # charged for the right amount: it belongs in PIMS
     finally:
         record.release_lease(ledger, payment.id)
     payment = ledger.get(payment.reference)
