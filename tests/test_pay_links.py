@@ -116,10 +116,11 @@ def test_a_link_for_one_invoice_shows_it_alone_and_pays_it(link_portal, sandbox,
     (applied,) = sandbox.pims.all_payments()
     assert applied["customer_code"] == "M-1000" and applied["amount_cents"] == 19900
     assert any("jordan.rivera@example.com" in m["rcpt_to"] for m in smtp.wait_for(1))
-    # Paid: the link now has nothing to pay, which says nothing of the rest of the account
+    # Paid: the link now has nothing to pay (not "are paid": PIMS may have voided them), which
+    # says nothing of the rest of the account
     # (M-1000 has other invoices open; "Everything on account M-1000 is paid up" was false).
     again = text_of(customer.get("/pay/l").text)
-    assert "Thank you! The invoices this payment link is for are paid." in again
+    assert "There is nothing left to pay on the invoices this payment link is for." in again
     assert "paid up" not in again
 
 
