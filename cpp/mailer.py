@@ -5,9 +5,10 @@
 * Flask-Mail sends UTF-8 bodies unencoded, so a long line (an invoice description of a
   thousand characters) breaks SMTP's 998-character limit ("500 Line too long"). Bodies here go
   out quoted-printable: no line over 76 characters, whatever the text.
-* This machine's name is asked of DNS once per process, not on every connection: a shop
-  server whose reverse lookup is slow spent it inside every send's deadline. Messages are
-  named after the sender's domain, not after the machine that wrote them.
+* This machine's name (EHLO) is asked of DNS once per process, not on every connection: a
+  shop server whose reverse lookup is slow spent it inside every send's deadline. Messages
+  are named after the sender's domain, not after the machine that wrote them (Flask-Mail
+  still asks DNS for that name while building a message, outside the deadline).
 """
 from __future__ import annotations
 
@@ -131,9 +132,16 @@ class TimeoutConnection(Connection):
 
 @cache
 def local_name() -> str:
-    """This machine's name for EHLO. smtplib asks DNS for it (socket.getfqdn) on every
-    connection it makes unless given one."""
-    return socket.getfqdn()
+    """This machine's name for EHLO, worked out as smtplib does on every connection it makes
+    unless given one: its full name, or else its address in brackets (RFC 5321 wants one or
+    the other, and mail servers refuse a bare "PIMS-01")."""
+    fqdn = socket.getfqdn()
+    if "." in fqdn:
+        return fqdn
+    try:
+        return f"[{socket.gethostbyname(socket.gethostname())}]"
+    except OSError:
+        return "[127.0.0.1]"
 
 
 def message_id_domain(sender: str) -> str:

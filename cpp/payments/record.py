@@ -149,8 +149,9 @@ def claim_receipt(ledger: Ledger, payment_id: int, expected: tuple[str, ...],
     up (take_claimed_receipt restarts its clock).
 
     Not waiting for the disk (durable=False): the claim keeps live senders apart, and they
-    all see it at once. Lost to a power cut, the receipt is back to unsent and reconcile sends
-    it; what sending it came to (receipt_outcome) is written durably."""
+    all see it at once. Lost to a power cut (or, on PostgreSQL, a crash of its server), the
+    receipt is back to unsent and reconcile sends it; what sending it came to
+    (receipt_outcome) is written durably, and with it every write before."""
     for status in expected:
         if RECEIPT_SENDING not in RECEIPT_ALLOWED.get(status, ()):
             raise IllegalTransition(f"receipt {status} -> {RECEIPT_SENDING} is not allowed")
