@@ -18,7 +18,9 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.charset import QP, Charset
+from email.headerregistry import Address
 from email.mime.text import MIMEText
+from email.policy import SMTP
 from email.utils import make_msgid, parseaddr, quote
 from functools import cache
 
@@ -155,13 +157,40 @@ def message_id_domain(sender: str) -> str:
 
 
 def one_address(address: str | tuple[str, str] | list[str] | None) -> str | None:
-    """A (name, address) pair as one header value, the name quoted. Flask-Mail joins the two
-    as they are, so a comma in a shop's name ("Reparación, S.A.") split it into two addresses,
-    neither the shop's: the receipt went out "From: Reparación", to be refused as spam."""
+    """A (name, address) pair as one value, the name quoted and on one line. Flask-Mail joins
+    the two as they are, so a comma in a shop's name ("Reparación, S.A.") split it into two
+    addresses, neither the shop's; and a line break in a name made every receipt fail."""
     if isinstance(address, (tuple, list)):
         name, address = address
+        name = " ".join((name or "").split())
         return f'"{quote(name)}" <{address}>' if name else address
     return address
+
+
+def as_address(value: str | None) -> Address | None:
+    """A From or Reply-To value as the email package's own Address, which quotes or encodes
+    the name as it needs when the message is written. Flask-Mail writes the name as RFC 2047
+    words of its own making, which the email package then takes apart to fold the line: the
+    name lost its quotes at its comma, or gained a space inside a word. None for a value that
+    cannot be an Address (Flask-Mail's writing stands then)."""
+    if not value:
+        return None
+    name, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain and local.isascii()):
+        return None
+    try:
+        return Address(" ".join(name.split()), local, domain.encode("idna").decode("ascii"))
+    except (ValueError, UnicodeError):
+        return None
+
+
+# The email package folds a line longer than 78 characters, and a quoted name too long for a
+# line of its own loses its quotes in the folding (a CPython bug): "Northside Device Repair &
+# Recycling, Main Street Location" would come apart at its comma. A message naming such a
+# sender keeps its header lines whole instead, as RFC 5322 allows (998 characters).
+LONGEST_FOLDED_NAME = 70
+HEADERS_UNFOLDED = SMTP.clone(max_line_length=998)
 
 
 class EncodedMessage(Message):
@@ -179,6 +208,18 @@ class EncodedMessage(Message):
         charset = Charset("utf-8")
         charset.body_encoding = QP  # Flask-Mail sets UTF-8 bodies to go out raw; not here
         return MIMEText(text or "", _subtype=subtype, _charset=charset)
+
+    def _message(self):
+        message = super()._message()  # written under policy.SMTP from here on
+        for header, value in (("From", self.sender), ("Reply-To", self.reply_to)):
+            address = as_address(value)
+            if address is None:
+                continue
+            message.replace_header(header, address)
+            if address.display_name.isascii() and \
+                    len(quote(address.display_name)) > LONGEST_FOLDED_NAME:
+                message.policy = HEADERS_UNFOLDED
+        return message
 
 
 @contextmanager
