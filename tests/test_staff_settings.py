@@ -3,8 +3,10 @@ with its history; the allowlist asks before shutting its owner out; embedding fo
 logos are checked and cleaned; per-location email settings reach the receipts."""
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 import time
 
 import pytest
@@ -59,6 +61,16 @@ def test_a_setting_shows_at_once_in_every_process_with_its_history(owner_portal,
             keys = {row[0] for row in db.execute("SELECT key FROM shop_settings").fetchall()}
     assert keys == {"SHOP_NAME", "SHOP_PHONE"}
     other.extensions["database"].dispose()
+
+
+@pytest.mark.parametrize("field", ["shop_name", "shop_phone"])
+def test_a_shop_name_or_phone_on_two_lines_is_refused(owner_portal, field):
+    """The shop's name is the sender's name on receipts; a line break in it (a crafted post:
+    a browser's one-line field drops them) was saved."""
+    app, server, owner = owner_portal
+    page = save(owner, **{field: "Northside Repair\nSpringfield"})
+    assert page.status_code == 400 and "Keep it to one line" in text_of(page.text)
+    assert "Saved" not in text_of(page.text) and app.config["SHOP_NAME"] == "Test Repair Shop"
 
 
 def test_a_phone_taken_off_and_the_alert_list_are_saved_too(make_portal):
@@ -222,9 +234,20 @@ def test_location_email_settings_that_no_receipt_could_use_are_refused(owner_por
     (the mail library cannot send it); a line break in the sender name, the same."""
     app, server, owner = owner_portal
     owner.get("/staff/settings")
-    page = owner.post_form("/staff/settings/locations/MAIN", {f"MAIN-{field}": value})
-    assert words in text_of(page.text)
-    assert "saved" not in text_of(page.text)
+    typed = {"MAIN-mail_sender_name": "Rivera Main Desk", "MAIN-mail_sender": "desk@shop.example",
+             "MAIN-receipt_footer": "Warranty: 90 days.", f"MAIN-{field}": value}
+    page = owner.post_form("/staff/settings/locations/MAIN", typed)
+    assert page.status_code == 400 and "saved." not in text_of(page.text)
+    # Beside the field, in the form the browser is taken to, with what was typed still there.
+    assert 'action="/staff/settings/locations/MAIN#location-MAIN"' in page.text
+    form = page.text.split('id="location-MAIN"')[1].split("</form>")[0]
+    assert "Not saved: correct what is marked below" in text_of(form)
+    [refused_input] = re.findall(rf'<input[^>]*id="MAIN-{field}"[^>]*>', form)
+    assert 'aria-invalid="true"' in refused_input
+    assert words in text_of(form.split(refused_input)[1].split("</div>")[0])
+    for name, kept in typed.items():
+        if name != f"MAIN-{field}":
+            assert html.escape(kept) in form, name
     with app.app_context():
         from cpp import shop_settings
         stored = json.dumps(shop_settings.stored())  # the value itself, escaped the same way

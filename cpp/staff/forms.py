@@ -111,8 +111,8 @@ class ResendForm(StaffForm):
 
 class ShopForm(StaffForm):
     shop_name = StringField("Shop name", validators=[DataRequired("Give the shop's name."),
-                                                     Length(max=80)])
-    shop_phone = StringField("Support phone", validators=[Optional(), Length(max=40)])
+                                                     Length(max=80), ONE_LINE])
+    shop_phone = StringField("Support phone", validators=[Optional(), Length(max=40), ONE_LINE])
     shop_email = EmailField("Support email", validators=[Optional(), Sendable(),
                                                          Length(max=254)])
     alert_emails = TextAreaField(

@@ -56,7 +56,8 @@ def known_locations() -> list[str]:
     return sorted(current_app.config["LOCATIONS"])
 
 
-def render(shop_form=None, status: int = 200, lockout_warning: bool = False):
+def render(shop_form=None, status: int = 200, lockout_warning: bool = False,
+           refused_location: tuple[str, LocationEmailForm] | None = None):
     config = current_app.config
     shop_form = shop_form or ShopForm(data={
         "shop_name": config["SHOP_NAME"], "shop_phone": config.get("SHOP_PHONE") or "",
@@ -66,6 +67,9 @@ def render(shop_form=None, status: int = 200, lockout_warning: bool = False):
         "embed_origins": "\n".join(config.get("EMBED_ALLOWED_ORIGINS") or [])})
     location_forms = {code: LocationEmailForm(prefix=code, data=config["LOCATIONS"][code])
                       for code in known_locations()}
+    if refused_location:  # shown as typed, each complaint beside its field
+        code, form = refused_location
+        location_forms[code] = form
     return render_template("staff/settings.html", shop_form=shop_form, logo_form=LogoForm(),
                            location_forms=location_forms, connections=connection_details(),
                            history=shop_settings.history(20), lockout_warning=lockout_warning,
@@ -149,8 +153,10 @@ def save_location(code: str):
         return redirect(url_for("staff.settings"), 303)
     form = LocationEmailForm(prefix=code)
     if not form.validate_on_submit():
-        flash(form.problems(), "error")
-        return redirect(url_for("staff.settings", _anchor=f"location-{code}"), 303)
+        # The page again with what was typed (the form's action ends in #location-CODE, so the
+        # browser shows that form): a message at the top of a redirect was out of sight, and
+        # the typing lost.
+        return render(status=400, refused_location=(code, form))
     values = {field: (getattr(form, field).data or "").strip()
               for field in shop_settings.LOCATION_EMAIL_FIELDS}
     key = shop_settings.LOCATION_EMAIL_PREFIX + code
