@@ -223,6 +223,20 @@ def test_location_email_settings_reach_the_test_receipt_and_real_ones(owner_port
     assert "Warranty: 90 days." in receipt["text"] and "desk@shop.example" in receipt["mail_from"]
 
 
+def test_a_test_receipt_the_mail_server_refuses_is_said_and_logged(owner_portal, faults, caplog):
+    """'The log has the details' must be true."""
+    from cpp.sandbox.faults import Fault
+
+    app, server, owner = owner_portal
+    owner.get("/staff/settings")
+    faults.arm(Fault("smtp", "DATA", mode="fault"))
+    page = owner.post_form("/staff/settings/locations/MAIN", {
+        "MAIN-mail_sender": "desk@shop.example", "send_test": "1"})
+    assert "The test receipt could not be sent" in text_of(page.text)
+    assert any("test receipt of MAIN to owner@shop.example not sent: SMTPDataError" in
+               record.getMessage() for record in caplog.records)
+
+
 @pytest.mark.parametrize("field,value,words", [
     ("mail_sender", "zoë@northside.example", "can't be used for email"),
     ("mail_reply_to", "not an address", "can't be used for email"),

@@ -4,6 +4,7 @@ receipt, and the PIMS and Cayan connection details, shown but never editable her
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from decimal import Decimal
 
@@ -19,6 +20,8 @@ from . import session as staff_session
 from .access import owner_only
 from .blueprint import bp
 from .forms import LocationEmailForm, LogoForm, ShopForm
+
+log = logging.getLogger(__name__)
 
 
 def lines(text: str) -> list[str]:
@@ -186,9 +189,11 @@ def send_test_receipt(code: str):
     message.subject = "[TEST] " + message.subject
     try:
         mailer.send(message)
-    except Exception as exc:  # noqa: BLE001 - told to the owner in plain words
+    except Exception as exc:  # noqa: BLE001 - told to the owner in plain words, and logged
         from .health import plain_reason
 
+        log.warning("test receipt of %s to %s not sent: %s: %s", code, g.staff.email,
+                    type(exc).__name__, exc)
         flash(f"The test receipt could not be sent: {plain_reason(exc)}.", "error")
     else:
         activity.record("sent test receipt", f"{code} to {g.staff.email}", who=g.staff.email)
