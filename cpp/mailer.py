@@ -149,11 +149,8 @@ def local_name() -> str:
 def message_id_domain(sender: str) -> str:
     """The right-hand side of a Message-ID: the sender's domain (IDNA-encoded, since the
     header is ASCII), or this machine's name for a sender without one."""
-    _, at, domain = parseaddr(sender)[1].rpartition("@")
-    try:
-        return domain.encode("idna").decode("ascii") if at and domain else local_name()
-    except UnicodeError:
-        return local_name()
+    address = as_address(sender)
+    return address.domain if address is not None else local_name()
 
 
 def one_address(address: str | tuple[str, str] | list[str] | None) -> str | None:
@@ -194,7 +191,8 @@ HEADERS_UNFOLDED = SMTP.clone(max_line_length=998)
 
 
 class EncodedMessage(Message):
-    """A Flask-Mail message whose text and HTML parts are quoted-printable."""
+    """A Flask-Mail message whose text and HTML parts are quoted-printable, and whose From
+    and Reply-To carry the sender's name as typed."""
 
     def __init__(self, *args, sender=None, reply_to=None, **kwargs):
         super().__init__(
