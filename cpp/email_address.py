@@ -16,7 +16,13 @@ from email_validator import EmailNotValidError, validate_email
 
 def sendable(text: str) -> str:
     """The address as mail goes to (or from) it; EmailNotValidError says why it cannot."""
-    return validate_email(text, check_deliverability=False, allow_smtputf8=False).ascii_email
+    address = validate_email(text, check_deliverability=False, allow_smtputf8=False).ascii_email
+    if "=?" in address:
+        # Allowed characters, but "=?" starts an RFC 2047 encoded word, which the email package
+        # decodes when it rewrites a header: line breaks and all (cpp.mailer.inert).
+        raise EmailNotValidError("It contains \"=?\", which mail programs read as encoded "
+                                 "text.")
+    return address
 
 
 def normalise(raw: str | None) -> tuple[str | None, str | None]:

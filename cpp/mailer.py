@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -153,13 +154,28 @@ def message_id_domain(sender: str) -> str:
     return address.domain if address is not None else local_name()
 
 
+def inert(text: str) -> str:
+    """Text for a header (a name, a subject) on one line, read as it is written. "=?" starts
+    an RFC 2047 encoded word, which the email package decodes when it rewrites a header, line
+    breaks included, so a shop name "=?utf-8?q?…=0D=0A…?=" could have written headers and
+    text of its own into every receipt (the email package before Python 3.11.10 lets them
+    through: CVE-2024-6923). It becomes "= ?"."""
+    return " ".join(text.split()).replace("=?", "= ?")
+
+
+# The part before the @ as the email package writes it unquoted (RFC 5322's dot-atom), and
+# never an encoded word's start.
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_LOCAL_PART = re.compile(rf"{ATEXT}(\.{ATEXT})*\Z")
+
+
 def one_address(address: str | tuple[str, str] | list[str] | None) -> str | None:
     """A (name, address) pair as one value, the name quoted and on one line. Flask-Mail joins
     the two as they are, so a comma in a shop's name ("Reparación, S.A.") split it into two
     addresses, neither the shop's; and a line break in a name made every receipt fail."""
     if isinstance(address, (tuple, list)):
         name, address = address
-        name = " ".join((name or "").split())
+        name = inert(name or "")
         return f'"{quote(name)}" <{address}>' if name else address
     return address
 
@@ -174,10 +190,10 @@ def as_address(value: str | None) -> Address | None:
         return None
     name, address = parseaddr(value)
     local, at, domain = address.rpartition("@")
-    if not (at and local and domain and local.isascii()):
+    if not (at and domain and PLAIN_LOCAL_PART.match(local)) or "=?" in local:
         return None
     try:
-        return Address(" ".join(name.split()), local, domain.encode("idna").decode("ascii"))
+        return Address(inert(name), local, domain.encode("idna").decode("ascii"))
     except (ValueError, UnicodeError):
         return None
 
@@ -194,9 +210,9 @@ class EncodedMessage(Message):
     """A Flask-Mail message whose text and HTML parts are quoted-printable, and whose From
     and Reply-To carry the sender's name as typed."""
 
-    def __init__(self, *args, sender=None, reply_to=None, **kwargs):
+    def __init__(self, subject: str = "", *args, sender=None, reply_to=None, **kwargs):
         super().__init__(
-            *args, reply_to=one_address(reply_to), **kwargs,
+            inert(subject), *args, reply_to=one_address(reply_to), **kwargs,
             sender=one_address(sender or current_app.extensions["mail"].default_sender))
         # Flask-Mail names it after this machine ("<…@PIMS-01.shop.local>"), telling every
         # customer the server's internal name; mail programs use the sender's domain.

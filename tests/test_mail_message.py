@@ -49,13 +49,15 @@ def test_the_shops_name_and_address_arrive_whatever_the_name_holds(app, smtp, na
 @given(name=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=100))
 def test_any_name_staff_can_type_reads_back_as_typed(app, name):
     """Printable ASCII, any specials, up to 100 characters (the settings allow 80): one
-    address, the name as typed (runs of spaces made one), lines within SMTP's limits."""
+    address, the name as typed (runs of spaces made one, "=?" written "= ?": see below), lines
+    within SMTP's limits."""
     address = "receipts@northside-device-repair-springfield.example"
     with app.app_context():
         raw = mailer.EncodedMessage("Receipt", sender=(name, address), recipients=["c@x.example"],
                                     body="paid").as_bytes()
     [sender] = email.message_from_bytes(raw, policy=email.policy.default)["From"].addresses
-    assert (sender.display_name, sender.addr_spec) == (" ".join(name.split()), address)
+    typed = " ".join(name.split()).replace("=?", "= ?")
+    assert (sender.display_name, sender.addr_spec) == (typed, address)
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
 
 
@@ -152,3 +154,46 @@ def test_a_machine_without_a_full_name_says_ehlo_with_its_address(monkeypatch, f
         assert mailer.local_name() == ehlo
     finally:
         mailer.local_name.cache_clear()
+
+
+INJECTED = "=?us-ascii?q?x=0D=0AX-Injected=3A_yes=0D=0A=0D=0APay_at_evil=2Eexample?="
+
+
+@pytest.mark.parametrize("where", ["sender name", "subject"])
+def test_an_encoded_word_in_a_name_or_subject_is_text_not_headers(app, smtp, where):
+    """The email package decodes "=?…?=" when it rewrites a header, line breaks and all
+    (CVE-2024-6923): a shop name like this one wrote a header and text of its own into
+    every receipt. It is written as text."""
+    name, subject = "Northside", "Receipt"
+    if where == "sender name":
+        name = INJECTED + " Northside Device Repair, Main Street"
+    else:
+        subject = f"Receipt {INJECTED} for your payment to Northside Device Repair"
+    with app.app_context():
+        raw = mailer.EncodedMessage(subject, sender=(name, "billing@shop.example"),
+                                    recipients=["c@customer.example"], body="paid").as_bytes()
+        mailer.send(mailer.EncodedMessage(subject, sender=(name, "billing@shop.example"),
+                                          recipients=["c@customer.example"], body="paid"))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert "X-Injected" not in message and message.get_content().strip() == "paid"
+    [sender] = message["From"].addresses
+    assert sender.addr_spec == "billing@shop.example"
+    assert "= ?us-ascii?q?x=0D=0AX-Injected" in (sender.display_name if where == "sender name"
+                                                  else str(message["Subject"]))
+    [received] = smtp.messages()
+    assert received["text"].strip() == "paid" and received["rcpt_to"] == "c@customer.example"
+
+
+@pytest.mark.parametrize("address", [f"{INJECTED}@shop.example", '"john"@shop.example'])
+def test_a_sender_address_the_email_package_would_rewrite_is_left_as_flask_mail_writes_it(
+        address):
+    """Such an address is refused wherever staff or PIMS give one (cpp.email_address); one
+    from the config file is not made an Address, which would decode or requote it."""
+    assert mailer.as_address(f"Shop <{address}>") is None
+
+
+def test_an_address_with_an_encoded_word_cannot_be_used():
+    from cpp import email_address
+
+    address, why = email_address.normalise(f"{INJECTED}@shop.example")
+    assert address is None and "=?" in why

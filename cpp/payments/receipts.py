@@ -68,7 +68,7 @@ def receipt_message(payment: Payment) -> mailer.EncodedMessage:
                portal_url("payments.receipt", reference=payment.reference)}
     subject = render_template("receipts/subject.txt", **context).strip()
     return mailer.EncodedMessage(
-        subject=" ".join(subject.split()),
+        subject=subject,  # on one line, inert (cpp.mailer.EncodedMessage)
         recipients=[payment.customer_email],
         body=render_template("receipts/receipt.txt", **context),
         html=render_template("receipts/receipt.html", **context),
