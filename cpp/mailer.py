@@ -210,9 +210,14 @@ class EncodedMessage(Message):
     """A Flask-Mail message whose text and HTML parts are quoted-printable, and whose From
     and Reply-To carry the sender's name as typed."""
 
-    def __init__(self, subject: str = "", *args, sender=None, reply_to=None, **kwargs):
+    def __init__(self, subject: str = "", recipients: list[str] | None = None, *, sender=None,
+                 reply_to=None, **kwargs):
+        if any("=?" in str(to) for to in recipients or ()):
+            # Refused where addresses come in (cpp.email_address); one stored before that was
+            # so fails here, and the receipt is recorded as not sent.
+            raise ValueError("an address containing '=?' cannot be sent to")
         super().__init__(
-            inert(subject), *args, reply_to=one_address(reply_to), **kwargs,
+            inert(subject), recipients, reply_to=one_address(reply_to), **kwargs,
             sender=one_address(sender or current_app.extensions["mail"].default_sender))
         # Flask-Mail names it after this machine ("<…@PIMS-01.shop.local>"), telling every
         # customer the server's internal name; mail programs use the sender's domain.

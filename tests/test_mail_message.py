@@ -197,3 +197,9 @@ def test_an_address_with_an_encoded_word_cannot_be_used():
 
     address, why = email_address.normalise(f"{INJECTED}@shop.example")
     assert address is None and "=?" in why
+
+
+def test_a_stored_address_with_an_encoded_word_is_not_sent_to(app):
+    """One stored before such addresses were refused: the receipt fails, and is recorded so."""
+    with app.app_context(), pytest.raises(ValueError, match="cannot be sent to"):
+        mailer.EncodedMessage("Receipt", recipients=[f"{INJECTED}@customer.example"], body="x")
