@@ -28,6 +28,7 @@ def code_for(secret: str, step_offset: int = 0) -> str:
 
 class StaffVisitor(Visitor):
     secret: str | None = None
+    last_code: str | None = None  # the code sign_in_owner gave last
 
     def sign_in(self, email: str, password: str, **kwargs):
         self.get("/staff/sign-in")
@@ -39,10 +40,12 @@ class StaffVisitor(Visitor):
         page = self.sign_in(email, password)
         if page.url.endswith("/staff/two-factor/set-up"):
             self.secret = SECRET.search(page.text).group(1).replace(" ", "")
-            page = self.post_form("/staff/two-factor/set-up", {"code": code_for(self.secret)})
+            self.last_code = code_for(self.secret)
+            page = self.post_form("/staff/two-factor/set-up", {"code": self.last_code})
         elif page.url.endswith("/staff/two-factor"):
             # A later sign-in: the next step's code (this step's may already have been used).
-            page = self.post_form("/staff/two-factor", {"code": code_for(self.secret, 1)})
+            self.last_code = code_for(self.secret, 1)
+            page = self.post_form("/staff/two-factor", {"code": self.last_code})
         assert page.url.endswith("/staff/"), (page.url, text_of(page.text)[:300])
         return text_of(page.text)
 
