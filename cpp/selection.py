@@ -14,6 +14,12 @@ from .money import to_cents
 INVOICE_NUMBER = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}"
 MAX_INVOICES_PER_PAYMENT = 500
 TICK = re.compile(rf"^({INVOICE_NUMBER})\|(\d{{1,12}})\Z", re.ASCII)
+WHOLE_INVOICE_NUMBER = re.compile(rf"{INVOICE_NUMBER}\Z", re.ASCII)
+
+
+def payable_number(number: str) -> bool:
+    """Whether a tick can carry this invoice number (cpp.pims.client.payable)."""
+    return WHOLE_INVOICE_NUMBER.match(number) is not None
 
 
 def tick_value(number: str, amount: Decimal) -> str:

@@ -70,9 +70,9 @@ def as_zeep_reads_it(client: PimsClient, body: bytes) -> list[tuple]:
     result = client._reply("GetOpenInvoices",
                            SoapAnswer(200, body, {"Content-Type": "text/xml; charset=utf-8"}))
     rows = result.Invoice if result is not None and hasattr(result, "Invoice") else (result or [])
-    return [tuple(value.strip() or None if isinstance(value, str) else value for value in (
-        r.Number, r.Date, r.DueDate, r.Location, r.ReferenceNumber, r.Description,
-        r.Total.quantize(Decimal("0.01")), r.BalanceDue.quantize(Decimal("0.01"))))
+    return [(r.Number, *(value.strip() or None if isinstance(value, str) else value for value in (
+        r.Date, r.DueDate, r.Location, r.ReferenceNumber, r.Description,
+        r.Total.quantize(Decimal("0.01")), r.BalanceDue.quantize(Decimal("0.01")))))
         for r in rows]
 
 
@@ -84,7 +84,7 @@ def fields(invoice) -> tuple:
 READABLE = {
     "plain": [row(), row(number="INV-2", due=None, reference=None, description=None)],
     "dates with a time zone": [row(date="2026-11-01Z", due="2026-12-01+05:00")],
-    "whitespace around values": [row(number="  INV-3 ", total=" 10.5 ", balance="\n10.50\n")],
+    "whitespace around values": [row(total=" 10.5 ", balance="\n10.50\n", location=" MAIN ")],
     "hostile text, escaped": [row(description="&lt;script&gt;alert(1)&lt;/script&gt; &amp; co",
                                   reference="O&apos;Brien")],
     "empty optional elements": [row(due="", reference="", description="")],
@@ -119,6 +119,18 @@ def test_invoices_with_nothing_to_pay_are_not_listed(pims_says, caplog):
                                        row(number="CREDIT", balance="-20.00")))
     assert [invoice.number for invoice in client.get_open_invoices("M-1")] == ["OWED"]
     assert "2 open invoice(s) of customer M-1 with a zero or negative balance" in caplog.text
+
+
+@pytest.mark.parametrize("number", ["  INV-3 ", "INV-3 ", "INV 105", "INV-2 |x", "=1+2",
+                                    "INV-&lt;b&gt;1", "N" * 41])
+def test_an_invoice_number_a_tick_cannot_carry_is_not_listed(pims_says, caplog, number):
+    """Given back to PIMS as it came, " INV-3 " shortened to "INV-3" was charged, then refused
+    by PIMS; a number with a space inside was listed and could never be paid ("We couldn't read
+    your selection"), and with it nothing else ticked beside it."""
+    client = pims_says(invoices_answer(row(number="INV-1"), row(number=number)))
+    assert [invoice.number for invoice in client.get_open_invoices("M-1")] == ["INV-1"]
+    assert "cannot take payment for" in caplog.text and repr(number.replace("&lt;", "<").replace(
+        "&gt;", ">")) in caplog.text
 
 
 def test_an_invoice_listed_twice_differently_is_not_listed(pims_says, caplog):

@@ -10,6 +10,7 @@ from zeep.wsse.username import UsernameToken
 
 from ..lazy_service import built_on_first_use
 from ..money import to_money
+from ..selection import payable_number
 from ..soap_client import build_service, call, repeated
 from .invoice_reader import UnreadableAnswer, read_open_invoices
 from .models import (
@@ -165,11 +166,20 @@ def payable(invoices: list[Invoice], customer_code: str) -> list[Invoice]:
     * a zero balance (nothing to pay: PIMS would refuse the allocation after the charge), or a
       negative one (a credit, which would make the total due look smaller than what is charged);
     * an invoice number listed twice with different rows: which balance is owed is not known.
-      The same row twice is listed once."""
+      The same row twice is listed once;
+    * an invoice number a customer's tick cannot carry (cpp.selection.INVOICE_NUMBER: letters,
+      digits and . _ / - up to 40, no spaces around it): such an invoice could be shown but
+      never paid ("We couldn't read your selection")."""
     owing = [invoice for invoice in invoices if invoice.balance_due > 0]
     if len(owing) != len(invoices):
         log.warning("PIMS listed %d open invoice(s) of customer %s with a zero or negative "
                     "balance: not shown", len(invoices) - len(owing), customer_code)
+    unpayable = [invoice.number for invoice in owing if not payable_number(invoice.number)]
+    if unpayable:
+        log.error("PIMS listed invoice number(s) %s of customer %s that the portal cannot take "
+                  "payment for (letters, digits and . _ / - only, at most 40): not shown",
+                  ", ".join(repr(number) for number in unpayable)[:500], customer_code)
+        owing = [invoice for invoice in owing if payable_number(invoice.number)]
     first_rows: dict[str, Invoice] = {}
     ambiguous: set[str] = set()
     for invoice in owing:  # (a 300-invoice page: one dict lookup each, rows compared only twice)

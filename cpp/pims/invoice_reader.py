@@ -3,7 +3,9 @@
 What zeep would make of it under pims.wsdl (tests/test_invoice_reader.py compares the two):
 xs:date values (a time zone suffix is allowed and ignored, as zeep does), xs:decimal money
 rounded to cents, optional elements absent or empty as None. One difference: whitespace around
-a value is dropped (zeep keeps it in strings), so " INV-3 " is invoice INV-3.
+a value is dropped (zeep keeps it in strings), except around the invoice's number, which is
+given back to PIMS in ApplyPayment and must be exactly PIMS's own: " INV-3 " shortened to
+"INV-3" was charged, then refused by PIMS as no invoice of the customer's.
 
 Anything else (not XML, not a SOAP envelope, a row without its number, date or amounts, an
 amount cents cannot hold) is unreadable: the caller treats it as PIMS being unavailable, never
@@ -58,6 +60,9 @@ def read_invoice(row) -> Invoice:
     for child in row:
         text = child.text
         if text is not None:
+            if child.tag == NUMBER and text.strip():
+                fields[NUMBER] = text  # as it is (the docstring above)
+                continue
             text = text.strip()
             if text:
                 fields[child.tag] = text
