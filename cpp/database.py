@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -203,9 +205,9 @@ class Database:
                 "connect_timeout": max(1, int(timeout)), "options": options})
         else:
             self.engine = create_engine(self.url, connect_args={"timeout": timeout})
-            self._sqlite_transactions()
+            self._sqlite_transactions(timeout)
 
-    def _sqlite_transactions(self) -> None:
+    def _sqlite_transactions(self, timeout: float) -> None:
         """Let SQLite's own transactions through: pysqlite's implicit BEGIN off (transaction()
         says BEGIN IMMEDIATE, so that check-then-write is atomic), WAL on. Every write is
         flushed to disk at commit (synchronous=FULL) unless it asked not to be."""
@@ -213,7 +215,7 @@ class Database:
         def on_connect(dbapi_connection, record):
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            use_wal(cursor, timeout)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
@@ -313,3 +315,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def use_wal(cursor, timeout: float) -> None:
+    """Switch a SQLite file to WAL, which it keeps: only a new ledger is switched. The switch
+    needs the file to itself, and SQLite refuses it at once ("database is locked"), without
+    waiting as it does for a write, while another process has the file open: gunicorn's
+    workers opening one new ledger together failed that way. Tried again until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
