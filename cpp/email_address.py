@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
+# Allowed in an address and in any text, but it starts an RFC 2047 encoded word, which the
+# email package decodes when it rewrites a header, line breaks and all (CVE-2024-6923): never
+# let into a header as it is (here for addresses, cpp.mailer.inert for names and subjects).
+ENCODED_WORD_START = "=?"
+
 
 def sendable(text: str) -> str:
     """The address as mail goes to (or from) it; EmailNotValidError says why it cannot."""
     address = validate_email(text, check_deliverability=False, allow_smtputf8=False).ascii_email
-    if "=?" in address:
-        # Allowed characters, but "=?" starts an RFC 2047 encoded word, which the email package
-        # decodes when it rewrites a header: line breaks and all (cpp.mailer.inert).
+    if ENCODED_WORD_START in address:
         raise EmailNotValidError("It contains \"=?\", which mail programs read as encoded "
                                  "text.")
     return address

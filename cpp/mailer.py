@@ -29,6 +29,7 @@ from flask import current_app
 from flask_mail import Connection, Message
 
 from .deadlines import WATCHDOG
+from .email_address import ENCODED_WORD_START
 
 # A send (connecting, TLS, login, up to the last byte of the message) gets this many
 # MAIL_TIMEOUTs at most. Each exchange is bounded by MAIL_TIMEOUT on its own, but a server
@@ -133,6 +134,12 @@ class TimeoutConnection(Connection):
                 self.host.close()
 
 
+def failure(exc: BaseException) -> str:
+    """A send's failure for the log: its kind, then what it says (some say nothing of
+    themselves, as Flask-Mail's BadHeaderError)."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 @cache
 def local_name() -> str:
     """This machine's name for EHLO, worked out as smtplib does on every connection it makes
@@ -155,12 +162,10 @@ def message_id_domain(sender: str) -> str:
 
 
 def inert(text: str) -> str:
-    """Text for a header (a name, a subject) on one line, read as it is written. "=?" starts
-    an RFC 2047 encoded word, which the email package decodes when it rewrites a header, line
-    breaks included, so a shop name "=?utf-8?q?…=0D=0A…?=" could have written headers and
-    text of its own into every receipt (the email package before Python 3.11.10 lets them
-    through: CVE-2024-6923). It becomes "= ?"."""
-    return " ".join(text.split()).replace("=?", "= ?")
+    """Text for a header (a name, a subject) on one line, read as it is written: an encoded
+    word's start (cpp.email_address.ENCODED_WORD_START) becomes "= ?", so a shop name like
+    "=?utf-8?q?…=0D=0A…?=" cannot write headers and text of its own into every receipt."""
+    return " ".join(text.split()).replace(ENCODED_WORD_START, "= ?")
 
 
 # The part before the @ as the email package writes it unquoted (RFC 5322's dot-atom), and
@@ -190,7 +195,8 @@ def as_address(value: str | None) -> Address | None:
         return None
     name, address = parseaddr(value)
     local, at, domain = address.rpartition("@")
-    if not (at and domain and PLAIN_LOCAL_PART.match(local)) or "=?" in local:
+    if not (at and domain and PLAIN_LOCAL_PART.match(local)) \
+            or ENCODED_WORD_START in local:
         return None
     try:
         return Address(inert(name), local, domain.encode("idna").decode("ascii"))
@@ -212,7 +218,7 @@ class EncodedMessage(Message):
 
     def __init__(self, subject: str = "", recipients: list[str] | None = None, *, sender=None,
                  reply_to=None, **kwargs):
-        if any("=?" in str(to) for to in recipients or ()):
+        if any(ENCODED_WORD_START in str(to) for to in recipients or ()):
             # Refused where addresses come in (cpp.email_address); one stored before that was
             # so fails here, and the receipt is recorded as not sent.
             raise ValueError("an address containing '=?' cannot be sent to")

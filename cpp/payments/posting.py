@@ -23,25 +23,29 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("cpp.audit")
 
 
-POSTING, VOIDING = "posting to PIMS", "voiding the charge"  # what an attempt is for
-
-
 def act_under_lease(payment: Payment) -> Payment:
     """Post (or void) it if no one else is; otherwise wait briefly for whoever is."""
-    ledger = get_ledger()
-    posting = payment.state == states.APPROVED
-    attempt = record.take_lease_to_try(ledger, payment.id, payment.state, lease_seconds(),
-                                       POSTING if posting else VOIDING)
-    if attempt is None:
+    if not try_under_lease(payment, voiding=payment.state != states.APPROVED):
         return wait_for_lease_holder(payment)
+    return get_ledger().get(payment.reference)
+
+
+def try_under_lease(payment: Payment, voiding: bool) -> bool:
+    """Post or void it as one attempt, under its lease (record.take_lease_to_try), if the
+    lease is free and the payment still in the state it was read in. False if not."""
+    ledger = get_ledger()
+    attempt = record.take_lease_to_try(ledger, payment.id, payment.state, lease_seconds(),
+                                       "voiding the charge" if voiding else "posting to PIMS")
+    if attempt is None:
+        return False
     try:
-        if posting:
-            post_to_pims(payment, attempt)
-        else:
+        if voiding:
             void_charge(payment, attempt)
+        else:
+            post_to_pims(payment, attempt)
     finally:
         record.release_lease(ledger, payment.id)
-    return ledger.get(payment.reference)
+    return True
 
 
 def lease_seconds() -> float:

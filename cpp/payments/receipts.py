@@ -142,8 +142,8 @@ def deliver(payment: Payment, who: str | None = None) -> bool:
         # after MAX_ATTEMPTS shown to staff; the payment itself is already done.
         attempt = payment.receipt_attempts + 1
         gave_up = attempt >= current_app.config["MAX_ATTEMPTS"]
-        audit.warning("receipt for payment %s not sent: %s: %s", payment.reference,
-                      type(exc).__name__, exc)  # some say nothing of themselves (BadHeaderError)
+        audit.warning("receipt for payment %s not sent: %s", payment.reference,
+                      mailer.failure(exc))
         record.receipt_outcome(
             ledger, payment.id, states.RECEIPT_FAILED if gave_up else states.RECEIPT_UNSENT,
             f"receipt not sent (attempt {attempt}): {type(exc).__name__}", who=who,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import record, states
 from .ledger import Payment, get_ledger
-from .posting import POSTING, VOIDING, lease_seconds, post_to_pims, to_be_voided, void_charge
+from .posting import lease_seconds, to_be_voided, try_under_lease
 from .receipts import send_receipt
 
 
@@ -20,19 +20,10 @@ def retry_for_staff(payment: Payment) -> Payment:
     """
     if payment.state != states.NEEDS_ATTENTION:
         return payment
-    ledger = get_ledger()
-    voiding = to_be_voided(payment)  # charged but not to be kept: it must be voided
-    attempt = record.take_lease_to_try(ledger, payment.id, states.NEEDS_ATTENTION,
-                                       lease_seconds(), VOIDING if voiding else POSTING)
-    if attempt is None:
+    # Charged but not to be kept: voided; charged for the right amount: it belongs in PIMS.
+    if not try_under_lease(payment, voiding=to_be_voided(payment)):
         raise PaymentBusy(payment.reference)
-    try:
-        if voiding:
-            void_charge(payment, attempt)
-        else:
-            post_to_pims(payment, attempt)  # charged for the right amount: it belongs in PIMS
-    finally:
-        record.release_lease(ledger, payment.id)
+    ledger = get_ledger()
     payment = ledger.get(payment.reference)
     if payment.state == states.POSTED and payment.receipt_status == states.RECEIPT_NONE:
         send_receipt(payment)

@@ -144,8 +144,8 @@ def resend(reference: str):
             mailer.send(message)
             sent = True
         except Exception as exc:  # noqa: BLE001 - told to the staff member, logged
-            log.warning("receipt for %s not resent to %s: %s: %s", found.reference, to,
-                        type(exc).__name__, exc)
+            log.warning("receipt for %s not resent to %s: %s", found.reference, to,
+                        mailer.failure(exc))
             sent = False
         who = f"staff {g.staff.email}"
         if sent and not sent_to_another_address(found, to, who):

@@ -192,8 +192,8 @@ def send_test_receipt(code: str):
     except Exception as exc:  # noqa: BLE001 - told to the owner in plain words, and logged
         from .health import plain_reason
 
-        log.warning("test receipt of %s to %s not sent: %s: %s", code, g.staff.email,
-                    type(exc).__name__, exc)
+        log.warning("test receipt of %s to %s not sent: %s", code, g.staff.email,
+                    mailer.failure(exc))
         flash(f"The test receipt could not be sent: {plain_reason(exc)}.", "error")
     else:
         activity.record("sent test receipt", f"{code} to {g.staff.email}", who=g.staff.email)
